@@ -1,0 +1,138 @@
+"""Stage `evaluate`: score the saved model on the whole test split, beside the TF-IDF reference.
+
+(The module is not called `evaluate` so that it never shadows the `evaluate` library.)
+Prediction runs in a plain, ordered loop under `torch.no_grad`: every test row is scored
+exactly once, in file order, so the per-row predictions line up with the test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sentibench.atomic import atomic_path, write_json
+from sentibench.errors import UserError, run_cli
+from sentibench.params import DEFAULT_PARAMS, EvaluateParams, load_params
+from sentibench.preprocess import DEFAULT_OUT as TOKENIZED_DIR
+from sentibench.preprocess import ENCODED_FIELDS
+from sentibench.reference import fit_reference
+from sentibench.runtime import configure_threads
+from sentibench.scoring import classification_scores
+from sentibench.train import DEFAULT_MODEL_DIR, load_tokenized
+
+DEFAULT_METRICS = Path("metrics/eval.json")
+DEFAULT_PREDICTIONS = Path("results/predictions.csv")
+
+
+def load_saved(model_dir: Path) -> tuple[Any, Any]:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if not (model_dir / "model.safetensors").is_file():
+        raise UserError(f"{model_dir}: no model.safetensors; run the train stage first")
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), use_safetensors=True)
+    return model.eval(), AutoTokenizer.from_pretrained(str(model_dir))
+
+
+def predict_logits(model: Any, tokenizer: Any, dataset: Any, batch_size: int) -> np.ndarray:
+    """Logits for every row, in order; batches padded to their own longest row, as in training."""
+    import torch
+    from transformers import DataCollatorWithPadding
+
+    collate = DataCollatorWithPadding(tokenizer)
+    encoded = dataset.select_columns(list(ENCODED_FIELDS))
+    device = next(model.parameters()).device
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, len(encoded), batch_size):
+            rows = encoded[start : start + batch_size]
+            batch = collate([{k: rows[k][i] for k in ENCODED_FIELDS} for i in range(len(rows["input_ids"]))])
+            chunks.append(model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu().numpy())
+    return np.concatenate(chunks)
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-log_probs[np.arange(len(labels)), labels].mean())
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits.astype(np.float64) - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def evaluate_model(model_dir: Path, tokenized_dir: Path, params: EvaluateParams) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The evaluation report and one record per test row."""
+    model, tokenizer = load_saved(model_dir)
+    dataset = load_tokenized(tokenized_dir)
+    test, train = dataset["test"], dataset["train"]
+    label_names = test.features["label"].names
+    labels = np.asarray(test["label"])
+
+    logits = predict_logits(model, tokenizer, test, params.batch_size)
+    predicted = logits.argmax(axis=1)
+    reference = fit_reference(
+        train["text"], train["label"], params.reference_ngram_max, params.reference_max_features, params.reference_c
+    )
+    reference_predicted = reference.predict(test["text"])
+
+    scores = classification_scores(predicted, labels)
+    reference_scores = classification_scores(reference_predicted, labels)
+    report = {
+        **scores,
+        "loss": cross_entropy(logits, labels),
+        "rows": len(test),
+        "reference": {**reference_scores, "train_rows": len(train)},
+        "accuracy_over_reference": scores["accuracy"] - reference_scores["accuracy"],
+    }
+    probabilities = softmax(logits)
+    records = [
+        {
+            "row": i,
+            "actual": label_names[labels[i]],
+            "predicted": label_names[predicted[i]],
+            "reference": label_names[reference_predicted[i]],
+            **{f"p_{name}": round(float(probabilities[i, j]), 6) for j, name in enumerate(label_names)},
+            "text": test[i]["text"],
+        }
+        for i in range(len(test))
+    ]
+    return report, records
+
+
+def write_predictions(path: Path, records: list[dict[str, Any]]) -> None:
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
+    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--tokenized", type=Path, default=TOKENIZED_DIR)
+    parser.add_argument("--metrics", type=Path, default=DEFAULT_METRICS)
+    parser.add_argument("--predictions", type=Path, default=DEFAULT_PREDICTIONS)
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    configure_threads(params.runtime.threads)
+    print(f"evaluate: scoring {args.model_dir} and the TF-IDF reference on the test split", flush=True)
+    report, records = evaluate_model(args.model_dir, args.tokenized, params.evaluate)
+    write_predictions(args.predictions, records)
+    write_json(args.metrics, report)
+    print(
+        f"evaluate: test accuracy {report['accuracy']:.4f} (reference {report['reference']['accuracy']:.4f}), "
+        f"macro F1 {report['f1_macro']:.4f}, {report['rows']} rows",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

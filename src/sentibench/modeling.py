@@ -1,0 +1,94 @@
+"""Loading tokenizers and models from a local folder, the Hub, or an architecture config.
+
+The same code path serves all three, so the real `hfl/rbt3` path is exercised by tests through
+`save_pretrained` fixtures. Nothing here passes `trust_remote_code`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sentibench.errors import UserError
+from sentibench.params import ModelParams
+
+
+def _is_local(location: str) -> bool:
+    return Path(location).exists() or location.startswith((".", "/", "~"))
+
+
+def _hub_error(what: str, location: str, revision: str | None, err: Exception) -> UserError:
+    at = f"@{revision}" if revision else ""
+    return UserError(
+        f"{what} {location}{at}: not a local folder and could not be loaded from the Hugging Face Hub "
+        f"({type(err).__name__}); download it where the Hub is reachable, save_pretrained it to a folder "
+        f"and point model.name / model.tokenizer at that folder (model.source: local)"
+    )
+
+
+def load_tokenizer(params: ModelParams) -> Any:
+    """The tokenizer named by `model.tokenizer`, or the model's own when that is unset."""
+    from transformers import AutoTokenizer
+
+    location = params.tokenizer or params.name or ""
+    revision = None if params.tokenizer else params.revision
+    if _is_local(location):
+        folder = Path(location)
+        if not folder.is_dir():
+            raise UserError(f"{folder}: tokenizer folder not found (model.tokenizer)")
+        try:
+            return AutoTokenizer.from_pretrained(str(folder))
+        except (OSError, ValueError) as err:
+            raise UserError(f"{folder}: not a tokenizer folder ({type(err).__name__})") from None
+    try:
+        return AutoTokenizer.from_pretrained(location, revision=revision)
+    except (OSError, ValueError) as err:
+        raise _hub_error("tokenizer", location, revision, err) from None
+
+
+def architecture_config(params: ModelParams, vocab_size: int, label_names: list[str]) -> Any:
+    """A config for a randomly initialised model; unknown override keys are an error, not ignored."""
+    from transformers import AutoConfig
+
+    try:
+        default = AutoConfig.for_model(params.architecture)
+    except ValueError:
+        raise UserError(f"model.architecture: unknown model type {params.architecture!r}") from None
+    for key in params.config:
+        if not hasattr(default, key):
+            raise UserError(f"model.config.{key}: not a field of the {params.architecture} config")
+    return AutoConfig.for_model(
+        params.architecture, vocab_size=vocab_size, **_label_kwargs(label_names), **params.config
+    )
+
+
+def _label_kwargs(label_names: list[str]) -> dict[str, Any]:
+    return {
+        "num_labels": len(label_names),
+        "id2label": dict(enumerate(label_names)),
+        "label2id": {name: i for i, name in enumerate(label_names)},
+    }
+
+
+def load_model(params: ModelParams, vocab_size: int, label_names: list[str]) -> Any:
+    """A sequence classifier: random weights from a config, or pretrained weights with a new head."""
+    from transformers import AutoModelForSequenceClassification
+
+    if params.source == "config":
+        return AutoModelForSequenceClassification.from_config(architecture_config(params, vocab_size, label_names))
+    location = params.name or ""
+    if params.source == "local" and not Path(location).is_dir():
+        raise UserError(f"{location}: model folder not found (model.name)")
+    revision = params.revision if params.source == "hub" else None
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            location, revision=revision, use_safetensors=True, **_label_kwargs(label_names)
+        )
+    except (OSError, ValueError) as err:
+        if params.source == "local":
+            raise UserError(f"{location}: not a model folder with safetensors weights ({type(err).__name__})") from None
+        raise _hub_error("model", location, revision, err) from None
+
+
+def count_parameters(model: Any) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,220 @@
+"""Stage `prepare`: load the source, clean it, split it without leakage and sample it.
+
+Order matters and is fixed: strip and drop empty texts; drop every text seen under two
+labels (a conflict cannot be scored); drop exact duplicates within a split; split sources
+that have none; remove from validation and test every text also in an earlier split (real
+ChnSentiCorp leaks ~28% of its test texts into train); sample with the pinned seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sentibench.atomic import atomic_dir, write_json
+from sentibench.errors import UserError, run_cli
+from sentibench.params import DEFAULT_PARAMS, DataParams, load_params
+from sentibench.sources import load_source
+
+SPLITS = ("train", "validation", "test")
+DEFAULT_OUT = Path("data/prepared")
+DEFAULT_METRICS = Path("metrics/data.json")
+
+
+def normalise_labels(frames: dict[str, pd.DataFrame], names: list[str] | None) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Map labels to 0..K-1. Integers keep their order, strings are sorted; a missing label names its row."""
+    values: set[Any] = set()
+    for split, frame in frames.items():
+        missing = frame["label"].isna() | (frame["label"].astype(str).str.strip() == "")
+        if missing.any():
+            row = int(np.flatnonzero(missing.to_numpy())[0]) + 1
+            raise UserError(f"split {split}, row {row}: label is missing")
+        values.update(frame["label"].map(_label_value))
+    kinds = {type(v) for v in values}
+    if len(kinds) > 1:
+        raise UserError(f"labels mix numbers and names: {sorted(map(str, values))[:6]}")
+    ordered = sorted(values)
+    if names is not None and all(isinstance(v, int) for v in ordered) and set(ordered) <= set(range(len(names))):
+        ordered, label_names = list(range(len(names))), list(names)
+    else:
+        label_names = [str(v) for v in ordered]
+    index = {v: i for i, v in enumerate(ordered)}
+    out = {split: frame.assign(label=frame["label"].map(lambda v: index[_label_value(v)]).astype("int64")) for split, frame in frames.items()}
+    return out, label_names
+
+
+def _label_value(value: Any) -> Any:
+    """Labels read as text ('1') count as the integers they spell, so TSV and Parquet agree."""
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    text = str(value).strip()
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def clean(frames: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Strip, drop empties, drop texts with conflicting labels, drop duplicates within each split."""
+    stats: dict[str, Any] = {"empty": 0, "duplicates": 0}
+    stripped = {}
+    for split, frame in frames.items():
+        text = frame["text"].fillna("").astype(str).str.strip()
+        keep = text != ""
+        stats["empty"] += int((~keep).sum())
+        stripped[split] = pd.DataFrame({"text": text[keep], "label": frame["label"][keep]}).reset_index(drop=True)
+    pooled = pd.concat(stripped.values(), ignore_index=True)
+    labels_per_text = pooled.groupby("text")["label"].nunique()
+    conflicting = set(labels_per_text[labels_per_text > 1].index)
+    stats["conflicting_texts"] = len(conflicting)
+    stats["conflicting_rows"] = int(pooled["text"].isin(conflicting).sum())
+    cleaned = {}
+    for split, frame in stripped.items():
+        frame = frame[~frame["text"].isin(conflicting)]
+        deduped = frame.drop_duplicates(subset="text", keep="first")
+        stats["duplicates"] += len(frame) - len(deduped)
+        cleaned[split] = deduped.reset_index(drop=True)
+    return cleaned, stats
+
+
+def split_missing(frames: dict[str, pd.DataFrame], params: DataParams) -> dict[str, pd.DataFrame]:
+    """Carve the splits a source lacks out of its pool (or its train split), with the split seed."""
+    pool = frames.get("all", frames.get("train"))
+    if pool is None:
+        raise UserError(f"the source has no train split (found {', '.join(frames)})")
+    sizes = {"test": params.test_size, "validation": params.validation_size}
+    wanted = {split: size for split, size in sizes.items() if split not in frames}
+    if sum(wanted.values()) >= len(pool):
+        raise UserError(
+            f"data.validation_size + data.test_size = {sum(wanted.values())} leaves no training rows "
+            f"(the source has {len(pool)} usable rows)"
+        )
+    order = np.random.default_rng(params.split_seed).permutation(len(pool))
+    out = {split: frame for split, frame in frames.items() if split != "all"}
+    start = 0
+    for split, size in wanted.items():
+        out[split] = pool.iloc[order[start : start + size]].reset_index(drop=True)
+        start += size
+    out["train"] = pool.iloc[np.sort(order[start:])].reset_index(drop=True)
+    return out
+
+
+def remove_leaks(frames: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+    """Drop from each later split every text already present in an earlier one."""
+    seen = set(frames["train"]["text"])
+    out, removed = {"train": frames["train"]}, {}
+    for split in ("validation", "test"):
+        frame = frames[split]
+        leaked = frame["text"].isin(seen)
+        removed[split] = int(leaked.sum())
+        out[split] = frame[~leaked].reset_index(drop=True)
+        seen.update(out[split]["text"])
+    return out, removed
+
+
+def sample(frames: dict[str, pd.DataFrame], params: DataParams) -> dict[str, pd.DataFrame]:
+    """Shuffle each split with its own stream of the sampling seed, then keep the first N rows.
+
+    One stream per split means changing `train_rows` never changes which test rows are drawn.
+    """
+    out = {}
+    for index, split in enumerate(SPLITS):
+        frame = frames[split]
+        rows = getattr(params, f"{split}_rows")
+        order = np.random.default_rng([params.sample_seed, index]).permutation(len(frame))
+        if rows is not None:
+            if rows > len(frame):
+                print(f"warning: data.{split}_rows={rows} but only {len(frame)} rows are available", file=sys.stderr)
+            order = order[:rows]
+        out[split] = frame.iloc[order].reset_index(drop=True)
+    return out
+
+
+def split_sha256(frame: pd.DataFrame) -> str:
+    """Content hash of a split, independent of the Parquet writer's version."""
+    digest = hashlib.sha256()
+    for text, label in zip(frame["text"], frame["label"], strict=True):
+        digest.update(json.dumps([text, int(label)], ensure_ascii=False).encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def check_usable(frames: dict[str, pd.DataFrame], label_names: list[str]) -> None:
+    for split in SPLITS:
+        if frames[split].empty:
+            raise UserError(f"split {split} has no rows after cleaning and sampling")
+    train_labels = sorted(frames["train"]["label"].unique())
+    if len(train_labels) < 2:
+        only = label_names[train_labels[0]] if train_labels else "none"
+        raise UserError(f"the train split has a single label ({only}); a classifier needs at least two")
+
+
+def prepare(params: DataParams) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Everything `prepare` computes, without writing: the splits and the data report."""
+    raw, declared_names = load_source(params)
+    if sum(len(frame) for frame in raw.values()) == 0:
+        raise UserError("the source has no rows")
+    labelled, label_names = normalise_labels(raw, declared_names)
+    cleaned, removed = clean(labelled)
+    split = split_missing(cleaned, params)
+    unleaked, leaked = remove_leaks(split)
+    sampled = sample(unleaked, params)
+    check_usable(sampled, label_names)
+    report = {
+        "label_names": label_names,
+        "rows": {s: _rows_by_label(sampled[s], label_names) for s in SPLITS},
+        "available": {s: len(unleaked[s]) for s in SPLITS},
+        "removed": {**removed, "leaked": leaked},
+        "sha256": {s: split_sha256(sampled[s]) for s in SPLITS},
+    }
+    return sampled, report
+
+
+def _rows_by_label(frame: pd.DataFrame, label_names: list[str]) -> dict[str, int]:
+    counts = frame["label"].value_counts()
+    return {"total": len(frame), **{name: int(counts.get(i, 0)) for i, name in enumerate(label_names)}}
+
+
+def write_splits(frames: dict[str, pd.DataFrame], out_dir: Path, label_names: list[str]) -> None:
+    schema = pa.schema([("text", pa.string()), ("label", pa.int64())], metadata={"label_names": json.dumps(label_names)})
+    with atomic_dir(out_dir) as tmp:
+        for split in SPLITS:
+            table = pa.Table.from_pandas(frames[split][["text", "label"]], schema=schema, preserve_index=False)
+            pq.write_table(table, tmp / f"{split}.parquet")
+
+
+def read_label_names(prepared_dir: Path) -> list[str]:
+    metadata = pq.read_schema(prepared_dir / "train.parquet").metadata or {}
+    return json.loads(metadata[b"label_names"])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--metrics", type=Path, default=DEFAULT_METRICS)
+    args = parser.parse_args(argv)
+    params = load_params(args.params).data
+    print(f"prepare: loading the {params.source} source", flush=True)
+    frames, report = prepare(params)
+    write_splits(frames, args.out, report["label_names"])
+    write_json(args.metrics, report)
+    rows = ", ".join(f"{s} {report['rows'][s]['total']}" for s in SPLITS)
+    print(f"prepare: wrote {args.out} ({rows}); removed {report['removed']}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,144 @@
+"""Stage `preprocess`: tokenise the prepared splits and apply the too-long policy.
+
+`drop` removes texts over `max_tokens` as the seed does (it keeps `len(input_ids) <= 512`);
+`truncate_tail` keeps the start of the text and `truncate_head` its end. Truncation keeps
+[CLS] and [SEP] and cuts input_ids, token_type_ids and attention_mask at the same positions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sentibench.atomic import atomic_dir, write_json
+from sentibench.errors import UserError, run_cli
+from sentibench.params import DEFAULT_PARAMS, load_params
+from sentibench.prepare import DEFAULT_OUT as PREPARED_DIR
+from sentibench.prepare import SPLITS, read_label_names
+
+DEFAULT_OUT = Path("data/tokenized")
+DEFAULT_METRICS = Path("metrics/preprocess.json")
+ENCODED_FIELDS = ("input_ids", "token_type_ids", "attention_mask")
+
+
+def _keep_positions(length: int, max_tokens: int, policy: str) -> list[int]:
+    """Positions to keep: the first ([CLS]) and last ([SEP]) always, and a window of the body."""
+    body = max_tokens - 2
+    inner = range(1, length - 1)
+    window = inner[:body] if policy == "truncate_tail" else inner[len(inner) - body :]
+    return [0, *window, length - 1]
+
+
+def apply_length_policy(
+    encoded: dict[str, list[list[int]]], max_tokens: int, policy: str
+) -> tuple[dict[str, list[list[int]]], list[bool], int]:
+    """Return the encodings after the policy, a keep-mask over rows, and how many were truncated."""
+    out: dict[str, list[list[int]]] = {key: [] for key in encoded}
+    keep: list[bool] = []
+    truncated = 0
+    for row in range(len(encoded["input_ids"])):
+        length = len(encoded["input_ids"][row])
+        if length <= max_tokens:
+            keep.append(True)
+            for key in encoded:
+                out[key].append(encoded[key][row])
+        elif policy == "drop":
+            keep.append(False)
+        else:
+            keep.append(True)
+            truncated += 1
+            positions = _keep_positions(length, max_tokens, policy)
+            for key in encoded:
+                values = encoded[key][row]
+                out[key].append([values[i] for i in positions])
+    return out, keep, truncated
+
+
+def length_stats(lengths: Sequence[int]) -> dict[str, float]:
+    values = np.asarray(lengths)
+    return {
+        "min": int(values.min()),
+        "median": float(np.median(values)),
+        "p95": round(float(np.percentile(values, 95)), 4),
+        "max": int(values.max()),
+        "mean": round(float(values.mean()), 4),
+    }
+
+
+def tokenize_split(frame: pd.DataFrame, tokenizer: Any, max_tokens: int, policy: str) -> tuple[dict[str, list], dict[str, Any]]:
+    """Columns of the tokenised split and its statistics (lengths are before the policy)."""
+    encoded = dict(tokenizer(list(frame["text"])))
+    missing = [f for f in ENCODED_FIELDS if f not in encoded]
+    if missing:
+        raise UserError(f"the tokenizer does not produce {', '.join(missing)}")
+    encoded = {key: encoded[key] for key in ENCODED_FIELDS}
+    lengths = [len(ids) for ids in encoded["input_ids"]]
+    encoded, keep, truncated = apply_length_policy(encoded, max_tokens, policy)
+    kept = frame[keep]
+    columns = {"text": list(kept["text"]), "label": [int(v) for v in kept["label"]], **encoded}
+    stats = {
+        "rows_in": len(frame),
+        "rows_out": len(kept),
+        "dropped": len(frame) - len(kept),
+        "truncated": truncated,
+        "tokens": length_stats(lengths),
+        "real_tokens_out": sum(len(ids) for ids in encoded["input_ids"]),
+    }
+    return columns, stats
+
+
+def preprocess(prepared_dir: Path, tokenizer: Any, max_tokens: int, policy: str) -> tuple[Any, dict[str, Any]]:
+    """Build the tokenised DatasetDict (label as a ClassLabel) and the length report."""
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
+
+    label_names = read_label_names(prepared_dir)
+    features = Features(
+        {
+            "text": Value("string"),
+            "label": ClassLabel(names=label_names),
+            **{field: Sequence(Value("int32" if field == "input_ids" else "int8")) for field in ENCODED_FIELDS},
+        }
+    )
+    splits, report = {}, {"max_tokens": max_tokens, "too_long": policy}
+    for split in SPLITS:
+        path = prepared_dir / f"{split}.parquet"
+        if not path.is_file():
+            raise UserError(f"{path}: missing; run the prepare stage first")
+        columns, stats = tokenize_split(pd.read_parquet(path), tokenizer, max_tokens, policy)
+        if stats["rows_out"] == 0:
+            raise UserError(f"split {split}: every row is longer than preprocess.max_tokens={max_tokens}")
+        splits[split] = Dataset.from_dict(columns, features=features)
+        report[split] = stats
+    return DatasetDict(splits), report
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from sentibench.modeling import load_tokenizer
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
+    parser.add_argument("--prepared", type=Path, default=PREPARED_DIR)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--metrics", type=Path, default=DEFAULT_METRICS)
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    tokenizer = load_tokenizer(params.model)
+    print(f"preprocess: tokenising with {tokenizer.name_or_path} ({len(tokenizer)} tokens)", flush=True)
+    dataset, report = preprocess(args.prepared, tokenizer, params.preprocess.max_tokens, params.preprocess.too_long)
+    with atomic_dir(args.out) as tmp:
+        dataset.save_to_disk(str(tmp))
+    write_json(args.metrics, report)
+    for split in SPLITS:
+        s = report[split]
+        print(f"preprocess: {split}: {s['rows_out']} rows, {s['dropped']} dropped, {s['truncated']} truncated, "
+              f"tokens median {s['tokens']['median']:.0f} max {s['tokens']['max']}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

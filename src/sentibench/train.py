@@ -1,0 +1,230 @@
+"""Stage `train`: fine-tune with the Hugging Face `Trainer`, as the seed does, resumably.
+
+Checkpoints live in a persistent DVC output. A run that was interrupted resumes from its
+newest complete checkpoint; checkpoints of another configuration, or of a run that finished,
+are discarded so that a rerun never silently continues someone else's training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sentibench.atomic import atomic_dir, write_json
+from sentibench.errors import UserError, run_cli
+from sentibench.params import DEFAULT_PARAMS, Params, as_dict, load_params
+from sentibench.preprocess import DEFAULT_OUT as TOKENIZED_DIR
+from sentibench.runtime import configure_threads, runtime_info
+
+DEFAULT_CHECKPOINTS = Path("checkpoints")
+DEFAULT_MODEL_DIR = Path("models/final")
+DEFAULT_METRICS = Path("metrics/train.json")
+DEFAULT_TIMING = Path("metrics/train_timing.json")
+DEFAULT_DVCLIVE = Path("dvclive")
+RUN_FILE = "run.json"
+CHECKPOINT_FILES = ("trainer_state.json", "model.safetensors", "optimizer.pt", "scheduler.pt")
+
+
+def load_tokenized(path: Path) -> Any:
+    from datasets import load_from_disk
+
+    if not (path / "dataset_dict.json").is_file():
+        raise UserError(f"{path}: no tokenised dataset; run the preprocess stage first")
+    return load_from_disk(str(path))
+
+
+def dataset_digest(path: Path) -> str:
+    """Hash of the tokenised dataset's files: a checkpoint only resumes on the same data."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(path).as_posix().encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def run_fingerprint(params: Params, data_digest: str) -> str:
+    relevant = {"model": as_dict(params.model), "train": as_dict(params.train), "runtime": as_dict(params.runtime)}
+    return hashlib.sha256(json.dumps([relevant, data_digest], sort_keys=True).encode()).hexdigest()
+
+
+def is_complete_checkpoint(folder: Path) -> bool:
+    """A checkpoint is usable only if every file was written and its state names its own step."""
+    if not all((folder / name).is_file() for name in CHECKPOINT_FILES):
+        return False
+    try:
+        state = json.loads((folder / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return f"checkpoint-{state.get('global_step')}" == folder.name
+
+
+def newest_checkpoint(checkpoints: Path) -> Path | None:
+    found = []
+    for folder in checkpoints.glob("checkpoint-*"):
+        step = folder.name.removeprefix("checkpoint-")
+        if step.isdigit() and is_complete_checkpoint(folder):
+            found.append((int(step), folder))
+    return max(found)[1] if found else None
+
+
+def resume_point(checkpoints: Path, fingerprint: str) -> tuple[Path | None, dict[str, Any]]:
+    """The checkpoint to resume from and the saved run record, or a clean slate."""
+    record_file = checkpoints / RUN_FILE
+    try:
+        record = json.loads(record_file.read_text())
+    except (OSError, ValueError):
+        record = {}
+    if record.get("fingerprint") == fingerprint and not record.get("complete"):
+        checkpoint = newest_checkpoint(checkpoints)
+        if checkpoint is not None:
+            return checkpoint, record
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    checkpoints.mkdir(parents=True)
+    return None, {"fingerprint": fingerprint}
+
+
+def training_arguments(params: Params, output_dir: Path) -> Any:
+    import torch
+    from transformers import TrainingArguments
+
+    t = params.train
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        eval_strategy="steps",
+        eval_steps=t.eval_steps,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        num_train_epochs=t.epochs,
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        warmup_steps=t.warmup_steps,
+        lr_scheduler_type=t.lr_scheduler,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        logging_steps=t.logging_steps,
+        seed=t.seed,
+        data_seed=t.seed,
+        use_cpu=not torch.cuda.is_available(),
+        report_to="none",
+        dataloader_num_workers=0,
+    )
+
+
+def dvclive_callback(directory: Path, resume: bool) -> Any:
+    """DVCLive's own Trainer callback (what `report_to='dvclive'` builds), with a Live set up for a stage.
+
+    The default Live would try to save a DVC experiment and rewrite dvc.yaml; in a pipeline stage
+    neither is wanted, and on resume the curves must continue rather than restart.
+    """
+    from dvclive import Live
+    from transformers.integrations import DVCLiveCallback
+
+    live = Live(dir=str(directory), resume=resume, save_dvc_exp=False, dvcyaml=False, report=None)
+    return DVCLiveCallback(live=live)
+
+
+def train(
+    params: Params,
+    tokenized_dir: Path,
+    checkpoints: Path,
+    model_dir: Path,
+    dvclive_dir: Path,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train, save the final model and tokenizer; return the quality metrics and the timings."""
+    from transformers import DataCollatorWithPadding, Trainer, set_seed
+
+    from sentibench.modeling import count_parameters, load_model, load_tokenizer
+    from sentibench.scoring import compute_accuracy
+
+    configure_threads(params.runtime.threads)
+    dataset = load_tokenized(tokenized_dir)
+    label_names = dataset["train"].features["label"].names
+    tokenizer = load_tokenizer(params.model)
+    fingerprint = run_fingerprint(params, dataset_digest(tokenized_dir))
+    checkpoint, record = resume_point(checkpoints, fingerprint)
+
+    set_seed(params.train.seed)
+    model = load_model(params.model, len(tokenizer), label_names)
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(params, checkpoints),
+        train_dataset=dataset["train"],
+        eval_dataset=dataset["validation"],
+        compute_metrics=compute_accuracy,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+        callbacks=[dvclive_callback(dvclive_dir, resume=checkpoint is not None)],
+    )
+    if checkpoint is None:
+        print("train: evaluating the untrained model (baseline)", flush=True)
+        record["baseline"] = trainer.evaluate()
+        (checkpoints / RUN_FILE).write_text(json.dumps(record, indent=2))
+    else:
+        print(f"train: resuming from {checkpoint}", flush=True)
+    started = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    wall = time.perf_counter() - started
+    final = trainer.evaluate()
+
+    with atomic_dir(model_dir) as tmp:
+        trainer.save_model(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+    record["complete"] = True
+    (checkpoints / RUN_FILE).write_text(json.dumps(record, indent=2))
+
+    epochs = params.train.epochs
+    real_tokens = sum(len(ids) for ids in dataset["train"]["input_ids"]) * epochs
+    train_rows = len(dataset["train"])
+    metrics = {
+        "train_loss": output.training_loss,
+        "baseline_eval_accuracy": record["baseline"]["eval_accuracy"],
+        "baseline_eval_loss": record["baseline"]["eval_loss"],
+        "eval_accuracy": final["eval_accuracy"],
+        "eval_loss": final["eval_loss"],
+        "global_step": output.global_step,
+        "epochs": epochs,
+        "train_rows": train_rows,
+        "eval_rows": len(dataset["validation"]),
+        "num_parameters": count_parameters(model),
+    }
+    timing = {
+        "train_runtime_s": round(output.metrics["train_runtime"], 3),
+        "train_samples_per_second": round(train_rows * epochs / wall, 3),
+        "train_tokens_per_second": round(real_tokens / wall, 1),
+        "resumed_from_step": int(checkpoint.name.removeprefix("checkpoint-")) if checkpoint else 0,
+        **runtime_info(),
+    }
+    return metrics, timing
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
+    parser.add_argument("--tokenized", type=Path, default=TOKENIZED_DIR)
+    parser.add_argument("--checkpoints", type=Path, default=DEFAULT_CHECKPOINTS)
+    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--dvclive", type=Path, default=DEFAULT_DVCLIVE)
+    parser.add_argument("--metrics", type=Path, default=DEFAULT_METRICS)
+    parser.add_argument("--timing", type=Path, default=DEFAULT_TIMING)
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    metrics, timing = train(params, args.tokenized, args.checkpoints, args.model_dir, args.dvclive)
+    write_json(args.metrics, metrics)
+    write_json(args.timing, timing)
+    print(
+        f"train: accuracy {metrics['baseline_eval_accuracy']:.4f} -> {metrics['eval_accuracy']:.4f} on validation, "
+        f"{metrics['global_step']} steps in {timing['train_runtime_s']:.0f} s",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,63 @@
+"""Shared fixtures: a tiny configuration (2-layer, 64-wide BERT, a few hundred rows) that keeps the suite fast."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+TOKENIZER_DIR = REPO / "assets" / "rbt3-tokenizer"
+
+TINY_PARAMS: dict[str, Any] = {
+    "data": {"validation_size": 100, "test_size": 100, "train_rows": 300, "validation_rows": 60, "test_rows": 80},
+    "model": {
+        "tokenizer": str(TOKENIZER_DIR),
+        "config": {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2, "intermediate_size": 128},
+    },
+    "preprocess": {"max_tokens": 128, "too_long": "truncate_tail"},
+    "train": {"epochs": 1, "learning_rate": 1.0e-3, "eval_steps": 10, "save_steps": 10, "logging_steps": 5},
+    "evaluate": {"reference_max_features": 20000},
+    "runtime": {"threads": 2},
+}
+
+
+def write_params(path: Path, overrides: dict[str, Any] | None = None, base: dict[str, Any] | None = None) -> Path:
+    """Write a params file: `base` (the tiny config by default) with per-section overrides."""
+    merged = {section: dict(values) for section, values in (base if base is not None else TINY_PARAMS).items()}
+    for section, values in (overrides or {}).items():
+        merged.setdefault(section, {}).update(values)
+    path.write_text(yaml.safe_dump(merged, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny_params_file(tmp_path: Path) -> Path:
+    return write_params(tmp_path / "params.yaml")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """prepare, preprocess and train the tiny config once; tests read its outputs."""
+    from sentibench import prepare, preprocess, train
+
+    root = tmp_path_factory.mktemp("tiny_run")
+    params = str(write_params(root / "params.yaml"))
+    prepare.main(["--params", params, "--out", str(root / "prepared"), "--metrics", str(root / "data.json")])
+    preprocess.main(
+        ["--params", params, "--prepared", str(root / "prepared"), "--out", str(root / "tokenized"),
+         "--metrics", str(root / "preprocess.json")]
+    )
+    train.main(
+        ["--params", params, "--tokenized", str(root / "tokenized"), "--checkpoints", str(root / "checkpoints"),
+         "--model-dir", str(root / "model"), "--dvclive", str(root / "dvclive"), "--metrics", str(root / "train.json"),
+         "--timing", str(root / "train_timing.json")]
+    )
+    return root

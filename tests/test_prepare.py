@@ -1,0 +1,173 @@
+"""prepare: every source kind, cleaning, leak-free splitting and seeded sampling."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from sentibench import prepare as prep
+from sentibench.errors import UserError, run_cli
+from sentibench.params import DataParams
+
+POS = ["房间很干净，服务很好", "这本书写得真好", "电脑性能不错", "早餐丰富", "位置方便", "值得推荐"]
+NEG = ["房间很脏", "这本书很无聊", "电脑经常死机", "服务态度差", "隔音太差", "不会再来"]
+
+
+def _frame(texts, labels):
+    return pd.DataFrame({"text": texts, "label": labels})
+
+
+def _tsv_dir(tmp_path, header="label\ttext_a"):
+    folder = tmp_path / "chnsenticorp"
+    folder.mkdir()
+    splits = {"train": (POS[:4] + NEG[:4]), "dev": [POS[4], NEG[4]], "test": [POS[5], NEG[5]]}
+    for name, texts in splits.items():
+        lines = [header] + [f"{1 if t in POS else 0}\t{t}" for t in texts]
+        (folder / f"{name}.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def _all_rows(params):
+    return DataParams(**{"train_rows": None, "validation_rows": None, "test_rows": None, **params})
+
+
+def test_embedded_corpus_matches_its_known_shape():
+    frames, report = prep.prepare(DataParams())
+    assert report["label_names"] == ["negative", "positive"]
+    assert report["removed"]["conflicting_texts"] == 47  # texts in both neg.txt and pos.txt
+    assert report["removed"]["duplicates"] > 15000  # ~50% of the lines repeat
+    assert {s: len(frames[s]) for s in prep.SPLITS} == {"train": 2000, "validation": 1200, "test": 1200}
+    assert report["available"]["train"] > 14000
+
+
+def test_same_seed_same_rows_other_seed_other_rows():
+    small = {"validation_size": 300, "test_size": 300, "train_rows": 200, "validation_rows": 50, "test_rows": 50}
+    first, report_a = prep.prepare(DataParams(**small))
+    again, report_b = prep.prepare(DataParams(**small))
+    other, report_c = prep.prepare(DataParams(**small, sample_seed=7))
+    assert report_a["sha256"] == report_b["sha256"]
+    pd.testing.assert_frame_equal(first["train"], again["train"])
+    assert set(first["train"]["text"]) != set(other["train"]["text"])
+    assert report_a["sha256"]["train"] != report_c["sha256"]["train"]
+
+
+def test_changing_train_rows_keeps_the_test_sample():
+    _, a = prep.prepare(DataParams(validation_size=300, test_size=300, train_rows=100, test_rows=50))
+    _, b = prep.prepare(DataParams(validation_size=300, test_size=300, train_rows=150, test_rows=50))
+    assert a["sha256"]["test"] == b["sha256"]["test"]
+    assert a["sha256"]["train"] != b["sha256"]["train"]
+
+
+def test_no_text_in_two_splits():
+    frames, _ = prep.prepare(DataParams(train_rows=None))
+    train, validation, test = (set(frames[s]["text"]) for s in prep.SPLITS)
+    assert not train & validation and not train & test and not validation & test
+
+
+def test_cleaning_strips_and_drops_empty_duplicate_and_conflicting():
+    frames = {"all": _frame(["  好 ", "好", "", "坏", "坏", "一般", "一般", None], [1, 1, 0, 0, 0, 0, 1, 1])}
+    cleaned, stats = prep.clean(frames)
+    assert list(cleaned["all"]["text"]) == ["好", "坏"]
+    assert stats == {"empty": 2, "duplicates": 2, "conflicting_texts": 1, "conflicting_rows": 2}
+
+
+def test_leaks_are_removed_from_validation_and_test():
+    frames = {
+        "train": _frame(["a", "b"], [0, 1]),
+        "validation": _frame(["a", "c"], [0, 1]),
+        "test": _frame(["b", "c", "d"], [1, 1, 0]),
+    }
+    out, removed = prep.remove_leaks(frames)
+    assert list(out["validation"]["text"]) == ["c"]
+    assert list(out["test"]["text"]) == ["d"]
+    assert removed == {"validation": 1, "test": 2}
+
+
+def test_tsv_directory_with_train_dev_test(tmp_path):
+    params = _all_rows({"source": "files", "path": str(_tsv_dir(tmp_path)), "text_column": "text_a"})
+    frames, report = prep.prepare(params)
+    assert report["rows"]["train"]["total"] == 8
+    assert report["rows"]["validation"] == {"total": 2, "0": 1, "1": 1}
+    assert set(frames["test"]["text"]) == {POS[5], NEG[5]}
+
+
+def test_save_to_disk_dataset_dict_with_class_labels(tmp_path):
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+    features = Features({"text": Value("string"), "label": ClassLabel(names=["negative", "positive"])})
+    rows = lambda texts: Dataset.from_dict({"text": texts, "label": [int(t in POS) for t in texts]}, features=features)  # noqa: E731
+    DatasetDict({"train": rows(POS[:4] + NEG[:4]), "validation": rows([POS[4], NEG[4]]), "test": rows([POS[5], NEG[5]])}).save_to_disk(
+        str(tmp_path / "ChnSentiCorp")
+    )
+    frames, report = prep.prepare(_all_rows({"source": "disk", "path": str(tmp_path / "ChnSentiCorp")}))
+    assert report["label_names"] == ["negative", "positive"]
+    assert report["rows"]["test"] == {"total": 2, "negative": 1, "positive": 1}
+
+
+def test_single_jsonl_file_is_split_with_string_labels(tmp_path):
+    path = tmp_path / "reviews.jsonl"
+    records = [{"review": t, "sentiment": "pos" if t in POS else "neg"} for t in POS + NEG]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records), encoding="utf-8")
+    params = _all_rows({"source": "files", "path": str(path), "text_column": "review", "label_column": "sentiment",
+                        "validation_size": 2, "test_size": 2})
+    frames, report = prep.prepare(params)
+    assert report["label_names"] == ["neg", "pos"]
+    assert [report["rows"][s]["total"] for s in prep.SPLITS] == [8, 2, 2]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_csv_and_parquet_files(tmp_path, suffix):
+    frame = _frame(POS + NEG, [1] * len(POS) + [0] * len(NEG))
+    path = tmp_path / f"reviews.{suffix}"
+    frame.to_csv(path, index=False) if suffix == "csv" else frame.to_parquet(path)
+    _, report = prep.prepare(_all_rows({"source": "files", "path": str(path), "validation_size": 2, "test_size": 2}))
+    assert report["rows"]["train"]["total"] == 8
+
+
+def _cli(tmp_path, params_yaml):
+    params = tmp_path / "params.yaml"
+    params.write_text(params_yaml, encoding="utf-8")
+    out, metrics = tmp_path / "out", tmp_path / "metrics" / "data.json"
+    code = run_cli(prep.main, ["--params", str(params), "--out", str(out), "--metrics", str(metrics)])
+    return code, out, metrics
+
+
+@pytest.mark.parametrize(
+    ("setup", "params_yaml", "message"),
+    [
+        (None, "data: {source: files, path: /no/such/dir}", "/no/such/dir: no such file or directory"),
+        ("gbk", "data: {source: files, path: DIR/bad.tsv}", "bad.tsv: not UTF-8"),
+        ("one_label", "data: {source: files, path: DIR/one.csv, validation_size: 1, test_size: 1}", "single label"),
+        ("empty", "data: {source: files, path: DIR/empty.csv}", "no rows"),
+        ("one_label", "data: {source: files, path: DIR/one.csv, text_column: body}", "no column 'body' (data.text_column)"),
+        ("missing_label", "data: {source: files, path: DIR/gap.csv}", "split all, row 2: label is missing"),
+        (None, "data: {sourse: files}", "unknown params key 'data.sourse'"),
+        (None, "data: {train_rows: many}", "data.train_rows must be an integer"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, setup, params_yaml, message):
+    if setup == "gbk":
+        (tmp_path / "bad.tsv").write_bytes("label\ttext\n1\t很好\n".encode("gbk"))
+    elif setup == "one_label":
+        _frame(POS, [1] * len(POS)).to_csv(tmp_path / "one.csv", index=False)
+    elif setup == "empty":
+        (tmp_path / "empty.csv").write_text("text,label\n", encoding="utf-8")
+    elif setup == "missing_label":
+        (tmp_path / "gap.csv").write_text("text,label\n好,1\n坏,\n", encoding="utf-8")
+    code, out, metrics = _cli(tmp_path, params_yaml.replace("DIR", str(tmp_path)))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert [line for line in err.splitlines() if not line.startswith("warning:")] == [f"error: {err.split('error: ')[1].strip()}"]
+    assert "Traceback" not in err
+    assert not out.exists() and not metrics.exists()
+
+
+def test_cli_writes_parquet_splits_and_report(tmp_path):
+    code, out, metrics = _cli(tmp_path, "data: {validation_size: 100, test_size: 100, train_rows: 50}")
+    assert code == 0
+    report = json.loads(metrics.read_text())
+    train = pd.read_parquet(out / "train.parquet")
+    assert len(train) == 50 == report["rows"]["train"]["total"]
+    assert prep.split_sha256(train) == report["sha256"]["train"]
+    assert prep.read_label_names(out) == ["negative", "positive"]
