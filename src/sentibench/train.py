@@ -119,16 +119,30 @@ def training_arguments(params: Params, output_dir: Path) -> Any:
 
 
 def dvclive_callback(directory: Path, resume: bool) -> Any:
-    """DVCLive's own Trainer callback (what `report_to='dvclive'` builds), with a Live set up for a stage.
+    """DVCLive's own Trainer callback (what `report_to='dvclive'` builds), set up for a pipeline stage.
 
-    The default Live would try to save a DVC experiment and rewrite dvc.yaml; in a pipeline stage
-    neither is wanted, and on resume the curves must continue rather than restart.
+    The default Live would try to save a DVC experiment and rewrite dvc.yaml, and counts its
+    steps per log call; here the curves are indexed by the Trainer's global step, so evaluation
+    points line up with `eval_steps` and a resumed run continues its curves instead of restarting.
     """
     from dvclive import Live
     from transformers.integrations import DVCLiveCallback
 
+    class GlobalStepDVCLiveCallback(DVCLiveCallback):
+        def on_log(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.live.step = state.global_step
+            super().on_log(args, state, control, **kwargs)
+
     live = Live(dir=str(directory), resume=resume, save_dvc_exp=False, dvcyaml=False, report=None)
-    return DVCLiveCallback(live=live)
+    return GlobalStepDVCLiveCallback(live=live)
+
+
+def final_evaluation(trainer: Any) -> dict[str, Any]:
+    """The evaluation at the last step: the Trainer's own when it made one there, else a new one."""
+    evals = [entry for entry in trainer.state.log_history if "eval_accuracy" in entry]
+    if evals and evals[-1].get("step") == trainer.state.global_step:
+        return evals[-1]
+    return trainer.evaluate()
 
 
 def train(
@@ -172,10 +186,11 @@ def train(
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     wall = time.perf_counter() - started
-    final = trainer.evaluate()
+    final = final_evaluation(trainer)
 
     with atomic_dir(model_dir) as tmp:
         trainer.save_model(str(tmp))
+        (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; the params say the same in text
         tokenizer.save_pretrained(str(tmp))
     record["complete"] = True
     (checkpoints / RUN_FILE).write_text(json.dumps(record, indent=2))

@@ -1,0 +1,59 @@
+"""Model and tokenizer loading: a local save_pretrained folder, an uncached Hub id, bad configs."""
+
+import pytest
+import torch
+
+from conftest import TINY_PARAMS, TOKENIZER_DIR
+from sentibench.errors import UserError
+from sentibench.modeling import architecture_config, load_model, load_tokenizer
+from sentibench.params import ModelParams
+
+LABELS = ["negative", "positive"]
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    """A tiny BERT with its tokenizer, saved the way a Hub download is laid out on disk."""
+    from transformers import AutoModelForSequenceClassification
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = load_tokenizer(ModelParams(tokenizer=str(TOKENIZER_DIR)))
+    params = ModelParams(config=TINY_PARAMS["model"]["config"])
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_config(architecture_config(params, len(tokenizer), LABELS))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder, model
+
+
+def test_local_folder_loads_its_weights_and_tokenizer(saved_model):
+    folder, original = saved_model
+    params = ModelParams(source="local", name=str(folder), tokenizer=None)
+    tokenizer = load_tokenizer(params)
+    model = load_model(params, len(tokenizer), LABELS)
+    assert tokenizer("明月")["input_ids"] == [101, 3209, 3299, 102]
+    for (name, value), expected in zip(model.state_dict().items(), original.state_dict().values(), strict=True):
+        assert torch.equal(value, expected), name
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+
+
+def test_uncached_hub_model_gives_one_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(UserError, match=r"model hfl/rbt3@abc: not a local folder and could not be loaded from the Hugging Face Hub"):
+        load_model(ModelParams(source="hub", name="hfl/rbt3", revision="abc"), 21128, LABELS)
+    with pytest.raises(UserError, match=r"tokenizer hfl/rbt3: not a local folder"):
+        load_tokenizer(ModelParams(source="hub", name="hfl/rbt3", tokenizer="hfl/rbt3"))
+
+
+def test_missing_local_folders_are_named(tmp_path):
+    with pytest.raises(UserError, match=f"{tmp_path}/nope: model folder not found"):
+        load_model(ModelParams(source="local", name=str(tmp_path / "nope")), 10, LABELS)
+    with pytest.raises(UserError, match="tokenizer folder not found"):
+        load_tokenizer(ModelParams(tokenizer=str(tmp_path / "nope")))
+
+
+def test_unknown_architecture_keys_are_rejected():
+    with pytest.raises(UserError, match="model.config.num_hiden_layers: not a field of the bert config"):
+        architecture_config(ModelParams(config={"num_hiden_layers": 2}), 10, LABELS)
+    with pytest.raises(UserError, match="model.architecture: unknown model type 'nosuch'"):
+        architecture_config(ModelParams(architecture="nosuch"), 10, LABELS)

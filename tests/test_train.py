@@ -1,0 +1,81 @@
+"""train: the tiny run's outputs, checkpoint validity, and resuming after an interruption."""
+
+import json
+
+import pytest
+from transformers import TrainerCallback
+
+from conftest import write_params
+from sentibench import train as train_stage
+from sentibench.params import load_params
+
+
+def test_tiny_run_writes_model_metrics_and_curves(tiny_run):
+    metrics = json.loads((tiny_run / "train.json").read_text())
+    timing = json.loads((tiny_run / "train_timing.json").read_text())
+    assert metrics["global_step"] == 19  # ceil(300 rows / 16) for 1 epoch
+    assert metrics["train_rows"] == 300 and metrics["eval_rows"] == 60
+    assert 0 <= metrics["baseline_eval_accuracy"] <= 1 and 0 <= metrics["eval_accuracy"] <= 1
+    assert metrics["train_loss"] > 0
+    assert timing["threads"] == 2 and timing["cpu_capability"]
+    assert timing["train_tokens_per_second"] > timing["train_samples_per_second"] > 0
+    model_files = {p.name for p in (tiny_run / "model").iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json"} <= model_files
+    assert not any(name.endswith((".bin", ".pt", ".pth")) for name in model_files)
+    curve = (tiny_run / "dvclive" / "plots" / "metrics" / "eval" / "accuracy.tsv").read_text().splitlines()
+    assert curve[0].split("\t")[:2] == ["step", "accuracy"]
+    assert [line.split("\t")[0] for line in curve[1:]] == ["0", "10", "19"]  # baseline, each eval step, final
+    record = json.loads((tiny_run / "checkpoints" / "run.json").read_text())
+    assert record["complete"] is True
+
+
+def _fake_checkpoint(root, step, state_step=None, skip=()):
+    folder = root / f"checkpoint-{step}"
+    folder.mkdir(parents=True)
+    for name in train_stage.CHECKPOINT_FILES:
+        if name not in skip:
+            (folder / name).write_text("x")
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": state_step or step}))
+    return folder
+
+
+def test_newest_checkpoint_skips_half_written_ones(tmp_path):
+    _fake_checkpoint(tmp_path, 10)
+    _fake_checkpoint(tmp_path, 20, skip=("optimizer.pt",))
+    _fake_checkpoint(tmp_path, 30, state_step=20)
+    (tmp_path / "checkpoint-40").mkdir()
+    assert train_stage.newest_checkpoint(tmp_path) == tmp_path / "checkpoint-10"
+
+
+@pytest.mark.parametrize(
+    ("record", "resumes"),
+    [({"fingerprint": "abc"}, True), ({"fingerprint": "other"}, False), ({"fingerprint": "abc", "complete": True}, False)],
+)
+def test_resume_only_an_unfinished_run_of_the_same_configuration(tmp_path, record, resumes):
+    _fake_checkpoint(tmp_path, 10)
+    (tmp_path / train_stage.RUN_FILE).write_text(json.dumps(record))
+    checkpoint, _ = train_stage.resume_point(tmp_path, "abc")
+    assert (checkpoint == tmp_path / "checkpoint-10") is resumes
+    assert (tmp_path / "checkpoint-10").exists() is resumes
+
+
+class _Interrupt(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 15:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_run_resumes_from_its_newest_checkpoint(tiny_run, tmp_path, monkeypatch):
+    params = load_params(write_params(tmp_path / "params.yaml"))
+    outputs = [tiny_run / "tokenized", tmp_path / "ckpt", tmp_path / "model", tmp_path / "dvclive"]
+    with monkeypatch.context() as patch:
+        patch.setattr(train_stage, "dvclive_callback", lambda *args, **kwargs: _Interrupt())
+        with pytest.raises(KeyboardInterrupt):
+            train_stage.train(params, *outputs)
+    assert train_stage.newest_checkpoint(tmp_path / "ckpt").name == "checkpoint-10"
+    assert not (tmp_path / "model").exists()
+    metrics, timing = train_stage.train(params, *outputs)
+    assert timing["resumed_from_step"] == 10
+    assert metrics["global_step"] == 19
+    uninterrupted = json.loads((tiny_run / "train.json").read_text())
+    assert metrics["baseline_eval_accuracy"] == uninterrupted["baseline_eval_accuracy"]
