@@ -29,11 +29,15 @@ TINY_PARAMS: dict[str, Any] = {
 }
 
 
-def write_params(path: Path, overrides: dict[str, Any] | None = None, base: dict[str, Any] | None = None) -> Path:
-    """Write a params file: `base` (the tiny config by default) with per-section overrides."""
-    merged = {section: dict(values) for section, values in (base if base is not None else TINY_PARAMS).items()}
-    for section, values in (overrides or {}).items():
-        merged.setdefault(section, {}).update(values)
+def write_params(path: Path, overrides: dict[str, Any] | None = None) -> Path:
+    """Write a complete params file: the repo's params.yaml, the tiny config over it, then `overrides`.
+
+    Complete, because DVC refuses to run a stage whose listed params are missing from the file.
+    """
+    merged = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    for layer in (TINY_PARAMS, overrides or {}):
+        for section, values in layer.items():
+            merged[section].update(values)
     path.write_text(yaml.safe_dump(merged, allow_unicode=True), encoding="utf-8")
     return path
 

@@ -1,0 +1,68 @@
+"""evaluate: metrics from the shipped evaluate modules, per-row predictions, and the reference."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sentibench import evaluation
+from sentibench.errors import UserError, run_cli
+from sentibench.params import EvaluateParams
+from sentibench.scoring import classification_scores, compute_accuracy
+
+
+def test_seed_compute_metrics_example():
+    from transformers.trainer_utils import EvalPrediction
+
+    eval_pred = EvalPrediction(predictions=np.array([[0, 1], [2, 3], [4, 5], [6, 7]]), label_ids=np.array([1, 1, 0, 1]))
+    assert compute_accuracy(eval_pred) == {"accuracy": 0.75}
+
+
+def test_macro_scores_weigh_classes_equally():
+    scores = classification_scores(np.array([1, 1, 1, 1]), np.array([1, 1, 0, 1]))
+    assert scores["accuracy"] == 0.75
+    assert scores["recall_macro"] == 0.5  # class 0 never found
+    assert scores["precision_macro"] == pytest.approx(0.375)
+    assert scores["f1_macro"] == pytest.approx((0 + 2 * 0.75 / 1.75) / 2)
+
+
+def test_cross_entropy_matches_torch():
+    logits = np.array([[2.0, -1.0], [0.5, 0.25], [-3.0, 4.0]], dtype=np.float32)
+    labels = np.array([0, 1, 0])
+    expected = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(labels)).item()
+    assert evaluation.cross_entropy(logits, labels) == pytest.approx(expected, rel=1e-6)
+
+
+def test_evaluate_scores_every_test_row_beside_the_reference(tiny_run, tmp_path):
+    metrics, predictions = tmp_path / "eval.json", tmp_path / "predictions.csv"
+    code = run_cli(
+        evaluation.main,
+        ["--params", str(tiny_run / "params.yaml"), "--model-dir", str(tiny_run / "model"), "--tokenized",
+         str(tiny_run / "tokenized"), "--metrics", str(metrics), "--predictions", str(predictions)],
+    )
+    assert code == 0
+    report = json.loads(metrics.read_text())
+    rows = list(csv.DictReader(predictions.open(encoding="utf-8")))
+    assert report["rows"] == len(rows) == 80
+    assert report["accuracy"] == pytest.approx(np.mean([r["actual"] == r["predicted"] for r in rows]))
+    assert report["reference"]["accuracy"] == pytest.approx(np.mean([r["actual"] == r["reference"] for r in rows]))
+    assert report["reference"]["train_rows"] == 300
+    assert report["accuracy_over_reference"] == pytest.approx(report["accuracy"] - report["reference"]["accuracy"])
+    assert {"f1_macro", "precision_macro", "recall_macro", "loss"} <= set(report)
+    for row in rows:
+        assert float(row["p_negative"]) + float(row["p_positive"]) == pytest.approx(1, abs=1e-5)
+    prepared_test = [r["text"] for r in rows]
+    assert len(set(prepared_test)) == 80
+
+
+def test_evaluate_reruns_give_identical_predictions(tiny_run):
+    first, _ = evaluation.evaluate_model(tiny_run / "model", tiny_run / "tokenized", EvaluateParams(reference_max_features=20000))
+    second, _ = evaluation.evaluate_model(tiny_run / "model", tiny_run / "tokenized", EvaluateParams(batch_size=7, reference_max_features=20000))
+    assert first["accuracy"] == second["accuracy"]  # batch size changes padding, not predictions
+
+
+def test_missing_model_is_named(tmp_path):
+    with pytest.raises(UserError, match="no model.safetensors; run the train stage first"):
+        evaluation.load_saved(tmp_path)

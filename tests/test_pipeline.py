@@ -1,0 +1,71 @@
+"""End to end: `dvc repro` in a temporary copy of the repo with the tiny params, then a no-op rerun."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, write_params
+
+SKIP = {".git", ".venv", "data", "models", "checkpoints", "dvclive", "results", "metrics", "dvc.lock", ".dvc"}
+
+
+def _run(args, cwd):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def repo_copy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("repo")
+    for entry in REPO.iterdir():
+        if entry.name in SKIP or entry.name.startswith((".pytest", ".ruff", ".bench")):
+            continue
+        (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, root / entry.name)
+    (root / ".dvc").mkdir()
+    shutil.copy2(REPO / ".dvc" / "config", root / ".dvc" / "config")
+    shutil.copy2(REPO / ".dvcignore", root / ".dvcignore")
+    write_params(root / "params.yaml", {"model": {"tokenizer": "assets/rbt3-tokenizer"}})
+    assert _run(["git", "init", "-q"], root).returncode == 0
+    assert _run(["git", "add", "-A"], root).returncode == 0
+    commit = ["git", "-c", "user.name=sentibench", "-c", "user.email=tests@sentibench.invalid", "commit", "-qm", "copy"]
+    assert _run(commit, root).returncode == 0  # DVCLive reads the current revision
+    return root
+
+
+def test_dvc_repro_produces_every_output_then_runs_nothing(repo_copy):
+    first = _run(["dvc", "repro"], repo_copy)
+    assert first.returncode == 0, first.stderr[-3000:]
+    for stage in ("prepare", "preprocess", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in first.stdout
+    for name in ("data", "preprocess", "train", "train_timing", "eval"):
+        assert json.loads((repo_copy / "metrics" / f"{name}.json").read_text())
+    assert (repo_copy / "models" / "final" / "model.safetensors").is_file()
+    assert (repo_copy / "results" / "predictions.csv").read_text(encoding="utf-8").startswith("row,actual,predicted")
+    assert (repo_copy / "dvclive" / "plots" / "metrics" / "eval" / "accuracy.tsv").is_file()
+    assert (repo_copy / "dvc.lock").is_file()
+
+    second = _run(["dvc", "repro"], repo_copy)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "Running stage" not in second.stdout
+
+    shown = _run(["dvc", "metrics", "show", "--json"], repo_copy)
+    assert shown.returncode == 0
+    assert "eval.json" in shown.stdout and "accuracy" in shown.stdout
+
+
+def test_bad_params_stop_the_pipeline_with_one_line(repo_copy):
+    params = repo_copy / "params.yaml"
+    saved = params.read_text()
+    try:
+        params.write_text(saved + "\nbogus: 1\n")
+        result = _run(["dvc", "repro", "--force", "prepare"], repo_copy)
+    finally:
+        params.write_text(saved)
+    assert result.returncode != 0
+    assert "error: params.yaml: unknown params key 'bogus'" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
