@@ -56,12 +56,33 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     params = str(write_params(root / "params.yaml"))
     prepare.main(["--params", params, "--out", str(root / "prepared"), "--metrics", str(root / "data.json")])
     preprocess.main(
-        ["--params", params, "--prepared", str(root / "prepared"), "--out", str(root / "tokenized"),
-         "--metrics", str(root / "preprocess.json")]
+        [
+            "--params",
+            params,
+            "--prepared",
+            str(root / "prepared"),
+            "--out",
+            str(root / "tokenized"),
+            "--metrics",
+            str(root / "preprocess.json"),
+        ]
     )
     train.main(
-        ["--params", params, "--tokenized", str(root / "tokenized"), "--checkpoints", str(root / "checkpoints"),
-         "--model-dir", str(root / "model"), "--dvclive", str(root / "dvclive"), "--metrics", str(root / "train.json"),
-         "--timing", str(root / "train_timing.json")]
+        [
+            "--params",
+            params,
+            "--tokenized",
+            str(root / "tokenized"),
+            "--checkpoints",
+            str(root / "checkpoints"),
+            "--model-dir",
+            str(root / "model"),
+            "--dvclive",
+            str(root / "dvclive"),
+            "--metrics",
+            str(root / "train.json"),
+            "--timing",
+            str(root / "train_timing.json"),
+        ]
     )
     return root

@@ -39,8 +39,18 @@ def test_evaluate_scores_every_test_row_beside_the_reference(tiny_run, tmp_path)
     metrics, predictions = tmp_path / "eval.json", tmp_path / "predictions.csv"
     code = run_cli(
         evaluation.main,
-        ["--params", str(tiny_run / "params.yaml"), "--model-dir", str(tiny_run / "model"), "--tokenized",
-         str(tiny_run / "tokenized"), "--metrics", str(metrics), "--predictions", str(predictions)],
+        [
+            "--params",
+            str(tiny_run / "params.yaml"),
+            "--model-dir",
+            str(tiny_run / "model"),
+            "--tokenized",
+            str(tiny_run / "tokenized"),
+            "--metrics",
+            str(metrics),
+            "--predictions",
+            str(predictions),
+        ],
     )
     assert code == 0
     report = json.loads(metrics.read_text())
@@ -58,11 +68,15 @@ def test_evaluate_scores_every_test_row_beside_the_reference(tiny_run, tmp_path)
 
 
 def test_evaluate_reruns_give_identical_predictions(tiny_run):
-    first, _ = evaluation.evaluate_model(tiny_run / "model", tiny_run / "tokenized", EvaluateParams(reference_max_features=20000))
-    second, _ = evaluation.evaluate_model(tiny_run / "model", tiny_run / "tokenized", EvaluateParams(batch_size=7, reference_max_features=20000))
+    first, _ = evaluation.evaluate_model(
+        tiny_run / "model", tiny_run / "tokenized", EvaluateParams(reference_max_features=20000)
+    )
+    second, _ = evaluation.evaluate_model(
+        tiny_run / "model", tiny_run / "tokenized", EvaluateParams(batch_size=7, reference_max_features=20000)
+    )
     assert first["accuracy"] == second["accuracy"]  # batch size changes padding, not predictions
 
 
 def test_missing_model_is_named(tmp_path):
-    with pytest.raises(UserError, match="no model.safetensors; run the train stage first"):
+    with pytest.raises(UserError, match=r"no model\.safetensors; run the train stage first"):
         evaluation.load_saved(tmp_path)

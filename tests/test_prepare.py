@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from sentibench import prepare as prep
-from sentibench.errors import UserError, run_cli
+from sentibench.errors import run_cli
 from sentibench.params import DataParams
 
 POS = ["房间很干净，服务很好", "这本书写得真好", "电脑性能不错", "早餐丰富", "位置方便", "值得推荐"]
@@ -96,10 +96,10 @@ def test_save_to_disk_dataset_dict_with_class_labels(tmp_path):
 
     features = Features({"text": Value("string"), "label": ClassLabel(names=["negative", "positive"])})
     rows = lambda texts: Dataset.from_dict({"text": texts, "label": [int(t in POS) for t in texts]}, features=features)  # noqa: E731
-    DatasetDict({"train": rows(POS[:4] + NEG[:4]), "validation": rows([POS[4], NEG[4]]), "test": rows([POS[5], NEG[5]])}).save_to_disk(
-        str(tmp_path / "ChnSentiCorp")
-    )
-    frames, report = prep.prepare(_all_rows({"source": "disk", "path": str(tmp_path / "ChnSentiCorp")}))
+    DatasetDict(
+        {"train": rows(POS[:4] + NEG[:4]), "validation": rows([POS[4], NEG[4]]), "test": rows([POS[5], NEG[5]])}
+    ).save_to_disk(str(tmp_path / "ChnSentiCorp"))
+    _, report = prep.prepare(_all_rows({"source": "disk", "path": str(tmp_path / "ChnSentiCorp")}))
     assert report["label_names"] == ["negative", "positive"]
     assert report["rows"]["test"] == {"total": 2, "negative": 1, "positive": 1}
 
@@ -108,9 +108,17 @@ def test_single_jsonl_file_is_split_with_string_labels(tmp_path):
     path = tmp_path / "reviews.jsonl"
     records = [{"review": t, "sentiment": "pos" if t in POS else "neg"} for t in POS + NEG]
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records), encoding="utf-8")
-    params = _all_rows({"source": "files", "path": str(path), "text_column": "review", "label_column": "sentiment",
-                        "validation_size": 2, "test_size": 2})
-    frames, report = prep.prepare(params)
+    params = _all_rows(
+        {
+            "source": "files",
+            "path": str(path),
+            "text_column": "review",
+            "label_column": "sentiment",
+            "validation_size": 2,
+            "test_size": 2,
+        }
+    )
+    _, report = prep.prepare(params)
     assert report["label_names"] == ["neg", "pos"]
     assert [report["rows"][s]["total"] for s in prep.SPLITS] == [8, 2, 2]
 
@@ -139,7 +147,11 @@ def _cli(tmp_path, params_yaml):
         ("gbk", "data: {source: files, path: DIR/bad.tsv}", "bad.tsv: not UTF-8"),
         ("one_label", "data: {source: files, path: DIR/one.csv, validation_size: 1, test_size: 1}", "single label"),
         ("empty", "data: {source: files, path: DIR/empty.csv}", "no rows"),
-        ("one_label", "data: {source: files, path: DIR/one.csv, text_column: body}", "no column 'body' (data.text_column)"),
+        (
+            "one_label",
+            "data: {source: files, path: DIR/one.csv, text_column: body}",
+            "no column 'body' (data.text_column)",
+        ),
         ("missing_label", "data: {source: files, path: DIR/gap.csv}", "split all, row 2: label is missing"),
         (None, "data: {sourse: files}", "unknown params key 'data.sourse'"),
         (None, "data: {train_rows: many}", "data.train_rows must be an integer"),
@@ -158,7 +170,9 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, setup, param
     err = capsys.readouterr().err
     assert code == 2
     assert message in err
-    assert [line for line in err.splitlines() if not line.startswith("warning:")] == [f"error: {err.split('error: ')[1].strip()}"]
+    assert [line for line in err.splitlines() if not line.startswith("warning:")] == [
+        f"error: {err.split('error: ')[1].strip()}"
+    ]
     assert "Traceback" not in err
     assert not out.exists() and not metrics.exists()
 

@@ -44,7 +44,11 @@ def test_truncation_keeps_special_tokens_and_fields_aligned(tokenizer, frame, po
 
 
 def test_policy_cuts_every_field_at_the_same_positions():
-    encoded = {"input_ids": [[101, 1, 2, 3, 4, 102]], "token_type_ids": [[0, 0, 0, 1, 1, 1]], "attention_mask": [[1, 1, 1, 1, 0, 1]]}
+    encoded = {
+        "input_ids": [[101, 1, 2, 3, 4, 102]],
+        "token_type_ids": [[0, 0, 0, 1, 1, 1]],
+        "attention_mask": [[1, 1, 1, 1, 0, 1]],
+    }
     tail, keep, truncated = apply_length_policy(encoded, 4, "truncate_tail")
     assert tail == {"input_ids": [[101, 1, 2, 102]], "token_type_ids": [[0, 0, 0, 1]], "attention_mask": [[1, 1, 1, 1]]}
     head, _, _ = apply_length_policy(encoded, 4, "truncate_head")

@@ -49,7 +49,11 @@ def test_newest_checkpoint_skips_half_written_ones(tmp_path):
 
 @pytest.mark.parametrize(
     ("record", "resumes"),
-    [({"fingerprint": "abc"}, True), ({"fingerprint": "other"}, False), ({"fingerprint": "abc", "complete": True}, False)],
+    [
+        ({"fingerprint": "abc"}, True),
+        ({"fingerprint": "other"}, False),
+        ({"fingerprint": "abc", "complete": True}, False),
+    ],
 )
 def test_resume_only_an_unfinished_run_of_the_same_configuration(tmp_path, record, resumes):
     _fake_checkpoint(tmp_path, 10)

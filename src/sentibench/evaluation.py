@@ -67,7 +67,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def evaluate_model(model_dir: Path, tokenized_dir: Path, params: EvaluateParams) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def evaluate_model(
+    model_dir: Path, tokenized_dir: Path, params: EvaluateParams
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The evaluation report and one record per test row."""
     model, tokenizer = load_saved(model_dir)
     dataset = load_tokenized(tokenized_dir)

@@ -31,7 +31,9 @@ DEFAULT_OUT = Path("data/prepared")
 DEFAULT_METRICS = Path("metrics/data.json")
 
 
-def normalise_labels(frames: dict[str, pd.DataFrame], names: list[str] | None) -> tuple[dict[str, pd.DataFrame], list[str]]:
+def normalise_labels(
+    frames: dict[str, pd.DataFrame], names: list[str] | None
+) -> tuple[dict[str, pd.DataFrame], list[str]]:
     """Map labels to 0..K-1. Integers keep their order, strings are sorted; a missing label names its row."""
     values: set[Any] = set()
     for split, frame in frames.items():
@@ -49,7 +51,10 @@ def normalise_labels(frames: dict[str, pd.DataFrame], names: list[str] | None) -
     else:
         label_names = [str(v) for v in ordered]
     index = {v: i for i, v in enumerate(ordered)}
-    out = {split: frame.assign(label=frame["label"].map(lambda v: index[_label_value(v)]).astype("int64")) for split, frame in frames.items()}
+    out = {
+        split: frame.assign(label=frame["label"].map(lambda v: index[_label_value(v)]).astype("int64"))
+        for split, frame in frames.items()
+    }
     return out, label_names
 
 
@@ -189,7 +194,9 @@ def _rows_by_label(frame: pd.DataFrame, label_names: list[str]) -> dict[str, int
 
 
 def write_splits(frames: dict[str, pd.DataFrame], out_dir: Path, label_names: list[str]) -> None:
-    schema = pa.schema([("text", pa.string()), ("label", pa.int64())], metadata={"label_names": json.dumps(label_names)})
+    schema = pa.schema(
+        [("text", pa.string()), ("label", pa.int64())], metadata={"label_names": json.dumps(label_names)}
+    )
     with atomic_dir(out_dir) as tmp:
         for split in SPLITS:
             table = pa.Table.from_pandas(frames[split][["text", "label"]], schema=schema, preserve_index=False)

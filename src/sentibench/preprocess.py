@@ -71,7 +71,9 @@ def length_stats(lengths: Sequence[int]) -> dict[str, float]:
     }
 
 
-def tokenize_split(frame: pd.DataFrame, tokenizer: Any, max_tokens: int, policy: str) -> tuple[dict[str, list], dict[str, Any]]:
+def tokenize_split(
+    frame: pd.DataFrame, tokenizer: Any, max_tokens: int, policy: str
+) -> tuple[dict[str, list], dict[str, Any]]:
     """Columns of the tokenised split and its statistics (lengths are before the policy)."""
     encoded = dict(tokenizer(list(frame["text"])))
     missing = [f for f in ENCODED_FIELDS if f not in encoded]
@@ -136,8 +138,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     write_json(args.metrics, report)
     for split in SPLITS:
         s = report[split]
-        print(f"preprocess: {split}: {s['rows_out']} rows, {s['dropped']} dropped, {s['truncated']} truncated, "
-              f"tokens median {s['tokens']['median']:.0f} max {s['tokens']['max']}", flush=True)
+        print(
+            f"preprocess: {split}: {s['rows_out']} rows, {s['dropped']} dropped, {s['truncated']} truncated, "
+            f"tokens median {s['tokens']['median']:.0f} max {s['tokens']['max']}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 
 
-def fit_reference(texts: Sequence[str], labels: Sequence[int], ngram_max: int, max_features: int | None, c: float) -> Pipeline:
+def fit_reference(
+    texts: Sequence[str], labels: Sequence[int], ngram_max: int, max_features: int | None, c: float
+) -> Pipeline:
     model = make_pipeline(
         TfidfVectorizer(analyzer="char", ngram_range=(1, ngram_max), sublinear_tf=True, max_features=max_features),
         LogisticRegression(C=c, max_iter=2000),

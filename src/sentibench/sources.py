@@ -18,7 +18,13 @@ import pandas as pd
 from sentibench.errors import UserError
 from sentibench.params import DataParams
 
-SPLIT_ALIASES = {"train": "train", "validation": "validation", "valid": "validation", "dev": "validation", "test": "test"}
+SPLIT_ALIASES = {
+    "train": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "dev": "validation",
+    "test": "test",
+}
 EMBEDDED_LABEL_NAMES = ["negative", "positive"]
 
 
@@ -74,7 +80,7 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
 def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         return pd.read_parquet(path)
-    except Exception as err:  # noqa: BLE001 - pyarrow raises many types for a corrupt file
+    except Exception as err:
         raise UserError(f"{path}: not a readable Parquet file ({type(err).__name__})") from None
 
 
@@ -131,7 +137,9 @@ def _label_names_of(dataset: Any, column: str) -> list[str] | None:
     return list(feature.names) if hasattr(feature, "names") else None
 
 
-def _from_dataset_dict(dataset_dict: Any, params: DataParams, where: str) -> tuple[dict[str, pd.DataFrame], list[str] | None]:
+def _from_dataset_dict(
+    dataset_dict: Any, params: DataParams, where: str
+) -> tuple[dict[str, pd.DataFrame], list[str] | None]:
     frames: dict[str, pd.DataFrame] = {}
     names = None
     for split_name, dataset in dataset_dict.items():
@@ -156,7 +164,9 @@ def load_disk(params: DataParams) -> tuple[dict[str, pd.DataFrame], list[str] | 
     except FileNotFoundError:
         raise UserError(f"{path}: not a dataset saved with save_to_disk") from None
     if isinstance(loaded, Dataset):
-        return {"all": _select_columns(loaded.to_pandas(), params, str(path))}, _label_names_of(loaded, params.label_column)
+        return {"all": _select_columns(loaded.to_pandas(), params, str(path))}, _label_names_of(
+            loaded, params.label_column
+        )
     return _from_dataset_dict(loaded, params, str(path))
 
 
