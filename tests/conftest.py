@@ -23,7 +23,15 @@ TINY_PARAMS: dict[str, Any] = {
         "config": {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2, "intermediate_size": 128},
     },
     "preprocess": {"max_tokens": 128, "too_long": "truncate_tail"},
-    "train": {"epochs": 1, "learning_rate": 1.0e-3, "eval_steps": 10, "save_steps": 10, "logging_steps": 5},
+    "train": {
+        "epochs": 1,
+        "learning_rate": 1.0e-3,
+        "warmup_steps": 0,
+        "batch_size": 16,
+        "eval_steps": 10,
+        "save_steps": 10,
+        "logging_steps": 5,
+    },
     "evaluate": {"reference_max_features": 20000},
     "runtime": {"threads": 2},
 }

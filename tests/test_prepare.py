@@ -185,3 +185,10 @@ def test_cli_writes_parquet_splits_and_report(tmp_path):
     assert len(train) == 50 == report["rows"]["train"]["total"]
     assert prep.split_sha256(train) == report["sha256"]["train"]
     assert prep.read_label_names(out) == ["negative", "positive"]
+
+
+def test_uncached_hub_dataset_gives_one_clear_error(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    params = DataParams(source="hub", name="lansinuote/ChnSentiCorp", revision="b0c4c119c3fb33b8e735969202ef9ad13d717e5a")
+    with pytest.raises(UserError, match="cannot be loaded .* set data.source: disk"):
+        prep.prepare(params)
