@@ -55,18 +55,16 @@ def tiny_params_file(tmp_path: Path) -> Path:
     return write_params(tmp_path / "params.yaml")
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """prepare, preprocess and train the tiny config once; tests read its outputs."""
-    from sentibench import prepare, preprocess, train
+def run_stages(root: Path, params: Path) -> Path:
+    """prepare, preprocess, train and evaluate in-process, every output under `root`."""
+    from sentibench import evaluation, prepare, preprocess, train
 
-    root = tmp_path_factory.mktemp("tiny_run")
-    params = str(write_params(root / "params.yaml"))
-    prepare.main(["--params", params, "--out", str(root / "prepared"), "--metrics", str(root / "data.json")])
+    p = str(params)
+    prepare.main(["--params", p, "--out", str(root / "prepared"), "--metrics", str(root / "data.json")])
     preprocess.main(
         [
             "--params",
-            params,
+            p,
             "--prepared",
             str(root / "prepared"),
             "--out",
@@ -78,7 +76,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     train.main(
         [
             "--params",
-            params,
+            p,
             "--tokenized",
             str(root / "tokenized"),
             "--checkpoints",
@@ -91,6 +89,29 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             str(root / "train.json"),
             "--timing",
             str(root / "train_timing.json"),
+            "--env",
+            str(root / "env.json"),
+        ]
+    )
+    evaluation.main(
+        [
+            "--params",
+            p,
+            "--model-dir",
+            str(root / "model"),
+            "--tokenized",
+            str(root / "tokenized"),
+            "--metrics",
+            str(root / "eval.json"),
+            "--predictions",
+            str(root / "predictions.csv"),
         ]
     )
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny config run once through every stage; tests read its outputs."""
+    root = tmp_path_factory.mktemp("tiny_run")
+    return run_stages(root, write_params(root / "params.yaml"))

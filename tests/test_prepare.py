@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from sentibench import prepare as prep
-from sentibench.errors import run_cli
+from sentibench.errors import UserError, run_cli
 from sentibench.params import DataParams
 
 POS = ["房间很干净，服务很好", "这本书写得真好", "电脑性能不错", "早餐丰富", "位置方便", "值得推荐"]
@@ -189,6 +189,8 @@ def test_cli_writes_parquet_splits_and_report(tmp_path):
 
 def test_uncached_hub_dataset_gives_one_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    params = DataParams(source="hub", name="lansinuote/ChnSentiCorp", revision="b0c4c119c3fb33b8e735969202ef9ad13d717e5a")
-    with pytest.raises(UserError, match="cannot be loaded .* set data.source: disk"):
+    params = DataParams(
+        source="hub", name="lansinuote/ChnSentiCorp", revision="b0c4c119c3fb33b8e735969202ef9ad13d717e5a"
+    )
+    with pytest.raises(UserError, match=r"cannot be loaded .* set data\.source: disk"):
         prep.prepare(params)

@@ -32,7 +32,7 @@ def test_tiny_run_writes_model_metrics_and_curves(tiny_run):
 def _fake_checkpoint(root, step, state_step=None, skip=()):
     folder = root / f"checkpoint-{step}"
     folder.mkdir(parents=True)
-    for name in train_stage.CHECKPOINT_FILES:
+    for name in (*train_stage.CHECKPOINT_FILES, train_stage.COMPLETE_MARKER):
         if name not in skip:
             (folder / name).write_text("x")
     (folder / "trainer_state.json").write_text(json.dumps({"global_step": state_step or step}))
@@ -42,6 +42,7 @@ def _fake_checkpoint(root, step, state_step=None, skip=()):
 def test_newest_checkpoint_skips_half_written_ones(tmp_path):
     _fake_checkpoint(tmp_path, 10)
     _fake_checkpoint(tmp_path, 20, skip=("optimizer.pt",))
+    _fake_checkpoint(tmp_path, 25, skip=(train_stage.COMPLETE_MARKER,))  # killed while saving
     _fake_checkpoint(tmp_path, 30, state_step=20)
     (tmp_path / "checkpoint-40").mkdir()
     assert train_stage.newest_checkpoint(tmp_path) == tmp_path / "checkpoint-10"
@@ -83,3 +84,14 @@ def test_interrupted_run_resumes_from_its_newest_checkpoint(tiny_run, tmp_path, 
     assert metrics["global_step"] == 19
     uninterrupted = json.loads((tiny_run / "train.json").read_text())
     assert metrics["baseline_eval_accuracy"] == uninterrupted["baseline_eval_accuracy"]
+
+
+def test_mean_logged_loss_weights_each_log_by_its_span():
+    history = [
+        {"loss": 1.0, "step": 5},
+        {"eval_loss": 9.0, "step": 5},
+        {"loss": 0.5, "step": 10},
+        {"loss": 0.2, "step": 12},
+    ]
+    assert train_stage.mean_logged_loss(history) == pytest.approx((5 * 1.0 + 5 * 0.5 + 2 * 0.2) / 12)
+    assert train_stage.mean_logged_loss([{"eval_loss": 1.0, "step": 3}]) is None

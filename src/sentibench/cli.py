@@ -13,6 +13,7 @@ COMMANDS = {
     "train": "sentibench.train",
     "evaluate": "sentibench.evaluation",
     "profile": "sentibench.profile",
+    "repro-check": "sentibench.reprocheck",
 }
 
 

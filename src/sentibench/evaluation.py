@@ -22,7 +22,7 @@ from sentibench.params import DEFAULT_PARAMS, EvaluateParams, load_params
 from sentibench.preprocess import DEFAULT_OUT as TOKENIZED_DIR
 from sentibench.preprocess import ENCODED_FIELDS
 from sentibench.reference import fit_reference
-from sentibench.runtime import configure_threads
+from sentibench.runtime import apply_runtime
 from sentibench.scoring import classification_scores
 from sentibench.train import DEFAULT_MODEL_DIR, load_tokenized
 
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--predictions", type=Path, default=DEFAULT_PREDICTIONS)
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    configure_threads(params.runtime.threads)
+    apply_runtime(params.runtime)
     print(f"evaluate: scoring {args.model_dir} and the TF-IDF reference on the test split", flush=True)
     report, records = evaluate_model(args.model_dir, args.tokenized, params.evaluate)
     write_predictions(args.predictions, records)

@@ -92,9 +92,11 @@ class EvaluateParams:
 
 @dataclass(frozen=True)
 class RuntimeParams:
-    """Execution settings that change numbers: results depend on the thread count."""
+    """Execution settings that change numbers: the thread count and the CPU kernels."""
 
     threads: int = 2
+    deterministic: bool = True  # seeded everything, deterministic algorithms, no TF32
+    portable: bool = False  # pin AVX2 kernels so that CPUs of other generations give the same bytes
 
 
 @dataclass(frozen=True)

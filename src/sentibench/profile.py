@@ -24,11 +24,16 @@ PROFILES_DIR = Path("profiles")
 
 
 def _overlay(target: Any, overlay: dict[str, Any], prefix: str = "") -> None:
+    """Set the profile's values in place, so that comments and layout around them survive."""
     for key, value in overlay.items():
         where = f"{prefix}{key}"
         if key not in target:
             raise UserError(f"profile sets unknown params key '{where}'")
-        if isinstance(value, dict) and key != "config":
+        if isinstance(value, dict) and key == "config":  # an architecture is replaced whole, not merged
+            for old in [k for k in target[key] if k not in value]:
+                del target[key][old]
+            target[key].update(value)
+        elif isinstance(value, dict):
             _overlay(target[key], value, f"{where}.")
         else:
             target[key] = value
@@ -41,6 +46,7 @@ def apply_profile(name: str, params_path: Path = DEFAULT_PARAMS, profiles_dir: P
         known = ", ".join(sorted(p.stem for p in profiles_dir.glob("*.yaml"))) or "none"
         raise UserError(f"{profile_path}: no such profile (known: {known})")
     yaml = YAML()
+    yaml.representer.add_representer(type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null"))
     params = yaml.load(params_path.read_text(encoding="utf-8"))
     overlay = YAML(typ="safe", pure=True).load(profile_path.read_text(encoding="utf-8")) or {}
     _overlay(params, overlay)

@@ -1,20 +1,44 @@
-"""Thread count and instruction set: the two machine settings that change the numbers.
+"""Execution settings that change the numbers: determinism, thread count and instruction set.
 
-The same weights need the same intra-op thread count and the same CPU kernels, so the count
-is always set from params (never left to torch's guess) and both are recorded with results.
+Measured with torch 2.13.0 on the CPU: reruns are byte-identical only with the same intra-op
+thread count and the same kernels, and AVX2 kernels give other weights than AVX-512 ones. So
+the thread count is always set from params, and `portable` pins the instruction set through
+ATen's and oneDNN's variables, which are read once, when torch loads: `apply_runtime` must run
+before the first `import torch` of the process (every stage calls it first thing).
 """
 
 from __future__ import annotations
 
+import os
 import platform
+import sys
 from pathlib import Path
 from typing import Any
 
+from sentibench.errors import UserError
+from sentibench.params import RuntimeParams
 
-def configure_threads(threads: int) -> None:
+PORTABLE_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+def apply_runtime(params: RuntimeParams) -> None:
+    """Set the instruction set, thread count and deterministic algorithms for this process."""
+    if params.portable:
+        if "torch" in sys.modules and any(os.environ.get(k) != v for k, v in PORTABLE_ENV.items()):
+            raise UserError("runtime.portable must be applied before torch is imported (run the stage as a process)")
+        os.environ.update(PORTABLE_ENV)
+    if params.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     import torch
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(params.threads)
+    torch.use_deterministic_algorithms(params.deterministic)
+    torch.backends.cudnn.deterministic = params.deterministic
+    torch.backends.cudnn.benchmark = not params.deterministic
+    if params.deterministic:  # TF32 rounds fp32 matmuls differently on each GPU generation
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
 
 
 def cpu_model() -> str:
@@ -28,7 +52,7 @@ def cpu_model() -> str:
 
 
 def runtime_info() -> dict[str, Any]:
-    """What ran the numbers: device, threads, CPU and the kernels torch dispatched to."""
+    """The short form recorded beside timings: device, threads, CPU and the kernels torch uses."""
     import torch
 
     cuda = torch.cuda.is_available()

@@ -18,18 +18,24 @@ from pathlib import Path
 from typing import Any
 
 from sentibench.atomic import atomic_dir, write_json
+from sentibench.environment import environment
 from sentibench.errors import UserError, run_cli
 from sentibench.params import DEFAULT_PARAMS, Params, as_dict, load_params
 from sentibench.preprocess import DEFAULT_OUT as TOKENIZED_DIR
-from sentibench.runtime import configure_threads, runtime_info
+from sentibench.runtime import apply_runtime, runtime_info
 
 DEFAULT_CHECKPOINTS = Path("checkpoints")
 DEFAULT_MODEL_DIR = Path("models/final")
 DEFAULT_METRICS = Path("metrics/train.json")
 DEFAULT_TIMING = Path("metrics/train_timing.json")
+DEFAULT_ENV = Path("metrics/env.json")
 DEFAULT_DVCLIVE = Path("dvclive")
 RUN_FILE = "run.json"
 CHECKPOINT_FILES = ("trainer_state.json", "model.safetensors", "optimizer.pt", "scheduler.pt")
+COMPLETE_MARKER = "sentibench-complete"  # written only after the Trainer has finished saving
+TIMING_KEYS = ("runtime", "per_second", "preparation_time")  # kept out of the curves: they never repeat
+# The Trainer's end-of-run train_loss only averages the steps since a resume; train.json uses mean_logged_loss.
+UNRESUMABLE_KEYS = ("train_loss",)
 
 
 def load_tokenized(path: Path) -> Any:
@@ -55,8 +61,8 @@ def run_fingerprint(params: Params, data_digest: str) -> str:
 
 
 def is_complete_checkpoint(folder: Path) -> bool:
-    """A checkpoint is usable only if every file was written and its state names its own step."""
-    if not all((folder / name).is_file() for name in CHECKPOINT_FILES):
+    """Usable only if the save finished (marker), every file is there and the state names its own step."""
+    if not all((folder / name).is_file() for name in (*CHECKPOINT_FILES, COMPLETE_MARKER)):
         return False
     try:
         state = json.loads((folder / "trainer_state.json").read_text())
@@ -113,28 +119,76 @@ def training_arguments(params: Params, output_dir: Path) -> Any:
         seed=t.seed,
         data_seed=t.seed,
         use_cpu=not torch.cuda.is_available(),
+        full_determinism=params.runtime.deterministic,
         report_to="none",
         dataloader_num_workers=0,
     )
 
 
-def dvclive_callback(directory: Path, resume: bool) -> Any:
+def checkpoint_marker() -> Any:
+    """A callback that marks a checkpoint complete once the Trainer's save returned.
+
+    A process killed while saving leaves no marker, so its half-written checkpoint is never loaded.
+    """
+    from transformers import TrainerCallback
+
+    class CheckpointMarker(TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.is_world_process_zero:
+                folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+                (folder / COMPLETE_MARKER).write_text(str(state.global_step))
+
+    return CheckpointMarker()
+
+
+def truncate_curves(directory: Path, last_step: int) -> None:
+    """Drop curve rows logged after the checkpoint a run resumes from; they are logged again."""
+    for tsv in directory.glob("plots/metrics/**/*.tsv"):
+        lines = tsv.read_text().splitlines(keepends=True)
+        kept = [lines[0], *(line for line in lines[1:] if int(line.split("\t", 1)[0]) <= last_step)]
+        tsv.write_text("".join(kept))
+
+
+def dvclive_callback(directory: Path, resume_step: int | None) -> Any:
     """DVCLive's own Trainer callback (what `report_to='dvclive'` builds), set up for a pipeline stage.
 
     The default Live would try to save a DVC experiment and rewrite dvc.yaml, and counts its
     steps per log call; here the curves are indexed by the Trainer's global step, so evaluation
-    points line up with `eval_steps` and a resumed run continues its curves instead of restarting.
+    points line up with `eval_steps`, timings stay out (so the curves of two runs are identical),
+    and a resumed run continues its curves from the checkpoint instead of restarting them.
     """
-    from dvclive import Live
     from transformers.integrations import DVCLiveCallback
 
-    class GlobalStepDVCLiveCallback(DVCLiveCallback):
-        def on_log(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.live.step = state.global_step
-            super().on_log(args, state, control, **kwargs)
+    from dvclive import Live
 
-    live = Live(dir=str(directory), resume=resume, save_dvc_exp=False, dvcyaml=False, report=None)
+    class GlobalStepDVCLiveCallback(DVCLiveCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+            self.live.step = state.global_step
+            logs = {
+                k: v
+                for k, v in (logs or {}).items()
+                if k not in UNRESUMABLE_KEYS and not any(t in k for t in TIMING_KEYS)
+            }
+            super().on_log(args, state, control, logs=logs, **kwargs)
+
+    if resume_step is not None:
+        truncate_curves(directory, resume_step)
+    live = Live(dir=str(directory), resume=resume_step is not None, save_dvc_exp=False, dvcyaml=False, report=None)
     return GlobalStepDVCLiveCallback(live=live)
+
+
+def mean_logged_loss(log_history: list[dict[str, Any]]) -> float | None:
+    """Mean training loss over the logged steps, from the history a checkpoint restores.
+
+    Each logged `loss` averages the steps since the previous log, so weighting by that span gives
+    the mean over every step up to the last log, the same whether or not the run was resumed.
+    """
+    total, steps, last = 0.0, 0, 0
+    for entry in log_history:
+        if "loss" in entry and "step" in entry:
+            span = entry["step"] - last
+            total, steps, last = total + entry["loss"] * span, steps + span, entry["step"]
+    return total / steps if steps else None
 
 
 def final_evaluation(trainer: Any) -> dict[str, Any]:
@@ -151,6 +205,7 @@ def train(
     checkpoints: Path,
     model_dir: Path,
     dvclive_dir: Path,
+    extra_callbacks: Sequence[Any] = (),
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train, save the final model and tokenizer; return the quality metrics and the timings."""
     from transformers import DataCollatorWithPadding, Trainer, set_seed
@@ -158,12 +213,13 @@ def train(
     from sentibench.modeling import count_parameters, load_model, load_tokenizer
     from sentibench.scoring import compute_accuracy
 
-    configure_threads(params.runtime.threads)
+    apply_runtime(params.runtime)
     dataset = load_tokenized(tokenized_dir)
     label_names = dataset["train"].features["label"].names
     tokenizer = load_tokenizer(params.model)
     fingerprint = run_fingerprint(params, dataset_digest(tokenized_dir))
     checkpoint, record = resume_point(checkpoints, fingerprint)
+    resume_step = int(checkpoint.name.removeprefix("checkpoint-")) if checkpoint else None
 
     set_seed(params.train.seed)
     model = load_model(params.model, len(tokenizer), label_names)
@@ -175,7 +231,7 @@ def train(
         compute_metrics=compute_accuracy,
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
-        callbacks=[dvclive_callback(dvclive_dir, resume=checkpoint is not None)],
+        callbacks=[dvclive_callback(dvclive_dir, resume_step), checkpoint_marker(), *extra_callbacks],
     )
     if checkpoint is None:
         print("train: evaluating the untrained model (baseline)", flush=True)
@@ -199,7 +255,7 @@ def train(
     real_tokens = sum(len(ids) for ids in dataset["train"]["input_ids"]) * epochs
     train_rows = len(dataset["train"])
     metrics = {
-        "train_loss": output.training_loss,
+        "train_loss": mean_logged_loss(trainer.state.log_history),
         "baseline_eval_accuracy": record["baseline"]["eval_accuracy"],
         "baseline_eval_loss": record["baseline"]["eval_loss"],
         "eval_accuracy": final["eval_accuracy"],
@@ -214,7 +270,7 @@ def train(
         "train_runtime_s": round(output.metrics["train_runtime"], 3),
         "train_samples_per_second": round(train_rows * epochs / wall, 3),
         "train_tokens_per_second": round(real_tokens / wall, 1),
-        "resumed_from_step": int(checkpoint.name.removeprefix("checkpoint-")) if checkpoint else 0,
+        "resumed_from_step": resume_step or 0,
         **runtime_info(),
     }
     return metrics, timing
@@ -229,11 +285,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--dvclive", type=Path, default=DEFAULT_DVCLIVE)
     parser.add_argument("--metrics", type=Path, default=DEFAULT_METRICS)
     parser.add_argument("--timing", type=Path, default=DEFAULT_TIMING)
+    parser.add_argument("--env", type=Path, default=DEFAULT_ENV)
     args = parser.parse_args(argv)
     params = load_params(args.params)
+    apply_runtime(params.runtime)  # before anything imports torch
     metrics, timing = train(params, args.tokenized, args.checkpoints, args.model_dir, args.dvclive)
     write_json(args.metrics, metrics)
     write_json(args.timing, timing)
+    write_json(args.env, environment(params.runtime))
     print(
         f"train: accuracy {metrics['baseline_eval_accuracy']:.4f} -> {metrics['eval_accuracy']:.4f} on validation, "
         f"{metrics['global_step']} steps in {timing['train_runtime_s']:.0f} s",

@@ -1,0 +1,123 @@
+"""The environment fingerprint written beside every run (`metrics/env.json`).
+
+Two runs are only comparable when the things that change numbers match: library versions,
+torch's build, the CPU kernels torch and oneDNN dispatch to, the thread count, the GPU, the
+determinism mode. Comparisons read this file to say why two runs are not comparable.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from sentibench.params import RuntimeParams
+from sentibench.runtime import cpu_model
+
+PACKAGES = ("torch", "transformers", "datasets", "evaluate", "dvc", "dvclive", "tokenizers", "numpy", "scikit-learn")
+PIPELINE_OUTPUTS = ("metrics", "results", "dvclive", "dvc.lock")  # written by the run itself: not "dirty"
+_ONEDNN_PROBE = "import torch; torch.ones(8, 8).to_mkldnn()"  # any oneDNN call makes it report its ISA
+
+
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def onednn_isa() -> str | None:
+    """The ISA oneDNN dispatches to, as its verbose mode reports it (read in a child process)."""
+    env = {**os.environ, "ONEDNN_VERBOSE": "1"}
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _ONEDNN_PROBE], env=env, capture_output=True, text=True, timeout=120, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"cpu,isa:([^\n]+)", out)
+    return match.group(1).strip() if match else None
+
+
+def git_state(repo: Path) -> dict[str, Any]:
+    """Commit and whether code or params differ from it (the run's own outputs do not count)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    excludes = [f":(exclude){path}" for path in PIPELINE_OUTPUTS]
+    status = git("status", "--porcelain", "--untracked-files=normal", "--", ".", *excludes)
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def gpu_info() -> dict[str, Any] | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    props = torch.cuda.get_device_properties(0)
+    driver = None
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        driver = pynvml.nvmlSystemGetDriverVersion()
+    except Exception:
+        pass
+    return {
+        "name": props.name,
+        "count": torch.cuda.device_count(),
+        "memory_gib": round(props.total_memory / 2**30, 2),
+        "capability": f"{props.major}.{props.minor}",
+        "driver": driver,
+    }
+
+
+def container_info() -> dict[str, Any]:
+    in_container = Path("/.dockerenv").exists() or "container" in os.environ
+    return {"in_container": in_container, "image_id": os.environ.get("SENTIBENCH_IMAGE_ID")}
+
+
+def environment(runtime: RuntimeParams, repo: Path = Path()) -> dict[str, Any]:
+    """Everything that can make two runs of the same commit give other numbers."""
+    import torch
+
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "python": platform.python_version(),
+        "packages": package_versions(),
+        "torch_build": {
+            "version": torch.__version__,
+            "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        },
+        "cpu": {
+            "model": cpu_model(),
+            "machine": platform.machine(),
+            "cores": os.cpu_count(),
+            "usable_cores": affinity,
+            "threads": torch.get_num_threads(),
+            "aten_capability": torch.backends.cpu.get_cpu_capability(),
+            "onednn_isa": onednn_isa(),
+        },
+        "gpu": gpu_info(),
+        "os": {"system": platform.system(), "release": platform.release(), "libc": " ".join(platform.libc_ver())},
+        "git": git_state(repo),
+        "container": container_info(),
+        "runtime": {"deterministic": runtime.deterministic, "portable": runtime.portable, "threads": runtime.threads},
+    }

@@ -1,0 +1,185 @@
+"""Reproducibility as a tested property: identical reruns, resume equals uninterrupted, env.json, the check."""
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+from conftest import REPO, run_stages, write_params
+from sentibench import reprocheck
+from sentibench import train as train_stage
+from sentibench.environment import environment
+from sentibench.errors import UserError
+from sentibench.params import RuntimeParams, load_params
+from sentibench.runtime import apply_runtime
+
+QUALITY_FILES = (
+    "data.json",
+    "preprocess.json",
+    "train.json",
+    "eval.json",
+    "predictions.csv",
+    "model/model.safetensors",
+)
+
+KILL_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    from transformers import TrainerCallback
+    from sentibench import train
+    from sentibench.params import load_params
+    from sentibench.runtime import apply_runtime
+
+    class KillAt(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == int(sys.argv[6]):
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    params = load_params(sys.argv[1])
+    apply_runtime(params.runtime)
+    train.train(params, *map(Path, sys.argv[2:6]), extra_callbacks=[KillAt()])
+    """
+)
+
+
+def _differences(a, b, names):
+    return [line for name in names for line in reprocheck.file_differences(name, a / name, b / name)]
+
+
+def test_rerun_gives_byte_identical_quality_outputs(tiny_run, tmp_path):
+    again = run_stages(tmp_path, write_params(tmp_path / "params.yaml"))
+    assert _differences(tiny_run, again, QUALITY_FILES) == []
+    # dvclive/params.yaml records output_dir, which differs between these two folders (not under dvc repro)
+    curves = sorted(p.relative_to(tiny_run).as_posix() for p in (tiny_run / "dvclive").rglob("*.tsv"))
+    curves.append("dvclive/metrics.json")
+    assert _differences(tiny_run, again, curves) == []
+    assert not any("runtime" in name or "per_second" in name for name in curves)  # timings stay out of curves
+
+
+@pytest.fixture(scope="module")
+def two_epoch_runs(tiny_run, tmp_path_factory):
+    """An uninterrupted 2-epoch run (38 steps), and one SIGKILLed at step 25, after checkpoint-20."""
+    root = tmp_path_factory.mktemp("resume")
+    params_file = write_params(root / "params.yaml", {"train": {"epochs": 2}})
+    params = load_params(params_file)
+    tokenized = tiny_run / "tokenized"
+    full = root / "full"
+    train_stage.train(params, tokenized, full / "checkpoints", full / "model", full / "dvclive")
+    killed = root / "killed"
+    outputs = [str(killed / name) for name in ("checkpoints", "model", "dvclive")]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(params_file), str(tokenized), *outputs, "25"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == -9, done.stderr[-2000:]
+    return params, tokenized, full, killed
+
+
+def _resume_and_compare(params, tokenized, full, run, expected_step):
+    metrics, timing = train_stage.train(params, tokenized, run / "checkpoints", run / "model", run / "dvclive")
+    assert timing["resumed_from_step"] == expected_step
+    files = ["model/model.safetensors", *(p.relative_to(full).as_posix() for p in (full / "dvclive").rglob("*.tsv"))]
+    assert _differences(full, run, files) == []
+    uninterrupted = json.loads((full / "checkpoints" / train_stage.RUN_FILE).read_text())
+    assert metrics["baseline_eval_accuracy"] == uninterrupted["baseline"]["eval_accuracy"]
+    return metrics
+
+
+def test_sigkilled_run_resumes_to_identical_weights(two_epoch_runs, tmp_path):
+    params, tokenized, full, killed = two_epoch_runs
+    run = tmp_path / "run"
+    shutil.copytree(killed, run)
+    assert not (run / "model").exists()
+    assert train_stage.newest_checkpoint(run / "checkpoints").name == "checkpoint-20"
+    _resume_and_compare(params, tokenized, full, run, expected_step=20)
+
+
+def test_half_written_checkpoint_is_skipped(two_epoch_runs, tmp_path):
+    params, tokenized, full, killed = two_epoch_runs
+    run = tmp_path / "run"
+    shutil.copytree(killed, run)
+    newest = run / "checkpoints" / "checkpoint-20"
+    (newest / train_stage.COMPLETE_MARKER).unlink()  # as if killed while saving
+    (newest / "optimizer.pt").write_bytes((newest / "optimizer.pt").read_bytes()[:100])
+    _resume_and_compare(params, tokenized, full, run, expected_step=10)
+
+
+def test_env_json_has_every_field_and_tracks_dirtiness(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "code.py").write_text("x = 1\n")
+    identity = ["-c", "user.name=t", "-c", "user.email=t@t.invalid"]
+    for args in (["init", "-q"], ["add", "-A"], [*identity, "commit", "-qm", "c"]):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    env = environment(RuntimeParams(), repo)
+    assert set(env) == {"python", "packages", "torch_build", "cpu", "gpu", "os", "git", "container", "runtime"}
+    assert set(env["packages"]) >= {"torch", "transformers", "datasets", "evaluate", "dvc"}
+    assert all(env["packages"][name] for name in ("torch", "transformers", "datasets", "evaluate", "dvc"))
+    assert set(env["torch_build"]) == {"version", "cuda", "cudnn"}
+    assert {"model", "cores", "threads", "aten_capability", "onednn_isa"} <= set(env["cpu"])
+    assert env["cpu"]["onednn_isa"]  # oneDNN reported the ISA it dispatches to
+    assert env["runtime"] == {"deterministic": True, "portable": False, "threads": 2}
+    assert {"in_container", "image_id"} <= set(env["container"])
+    assert len(env["git"]["commit"]) == 40 and env["git"]["dirty"] is False
+    (repo / "metrics").mkdir()
+    (repo / "metrics" / "eval.json").write_text("{}")  # the run's own output does not make the tree dirty
+    assert environment(RuntimeParams(), repo)["git"]["dirty"] is False
+    (repo / "src" / "code.py").write_text("x = 2\n")
+    assert environment(RuntimeParams(), repo)["git"]["dirty"] is True
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="AVX2 exists only on x86-64")
+def test_portable_mode_pins_avx2_kernels():
+    code = (
+        "from sentibench.params import RuntimeParams; from sentibench.runtime import apply_runtime; "
+        "apply_runtime(RuntimeParams(portable=True)); import torch; print(torch.backends.cpu.get_cpu_capability())"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    env.pop("ATEN_CPU_CAPABILITY", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "AVX2"
+
+
+def test_portable_mode_refuses_when_torch_is_already_loaded(monkeypatch):
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    with pytest.raises(UserError, match="before torch is imported"):
+        apply_runtime(RuntimeParams(portable=True))
+
+
+def test_json_and_weight_differences_are_named_with_their_size(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    (a / "eval.json").write_text(json.dumps({"accuracy": 0.8, "reference": {"f1": 0.5}, "rows": 10}))
+    (b / "eval.json").write_text(json.dumps({"accuracy": 0.75, "reference": {"f1": 0.5}, "rows": 10}))
+    assert reprocheck.file_differences("eval.json", a / "eval.json", b / "eval.json") == [
+        "eval.json: accuracy: 0.8 vs 0.75 (delta -0.05)"
+    ]
+    weights = {"w": np.zeros((2, 2), dtype=np.float32), "b": np.ones(2, dtype=np.float32)}
+    save_file(weights, str(a / "m.safetensors"))
+    save_file({**weights, "w": np.full((2, 2), 1e-3, dtype=np.float32)}, str(b / "m.safetensors"))
+    [line] = reprocheck.file_differences("m.safetensors", a / "m.safetensors", b / "m.safetensors")
+    assert line.startswith("m.safetensors: 1 of 2 tensors differ, max |delta| 0.001 (w)")
+
+
+def test_repro_check_names_the_file_of_an_unseeded_shuffle(tmp_path):
+    source = tmp_path / "source"
+    reprocheck.copy_repo(REPO, source, profile=None)
+    prepare_py = source / "src" / "sentibench" / "prepare.py"
+    seeded = "np.random.default_rng([params.sample_seed, index])"
+    assert seeded in prepare_py.read_text()
+    prepare_py.write_text(prepare_py.read_text().replace(seeded, "np.random.default_rng()"))
+    differences = reprocheck.repro_check(source, tmp_path / "work", profile="ci", resume=False)
+    assert any(line.startswith("run1 vs run2: metrics/data.json: sha256.train:") for line in differences)
+    assert any("results/predictions.csv" in line for line in differences)
