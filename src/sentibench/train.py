@@ -149,6 +149,13 @@ def truncate_curves(directory: Path, last_step: int) -> None:
         tsv.write_text("".join(kept))
 
 
+def sort_summary(summary: Path) -> None:
+    """DVCLive's summary keeps insertion order, which a resumed run changes; sorted, both runs match."""
+    if summary.is_file():
+        data = json.loads(summary.read_text())
+        summary.write_text(json.dumps(data, indent=4, sort_keys=True) + "\n")
+
+
 def dvclive_callback(directory: Path, resume_step: int | None) -> Any:
     """DVCLive's own Trainer callback (what `report_to='dvclive'` builds), set up for a pipeline stage.
 
@@ -243,6 +250,7 @@ def train(
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     wall = time.perf_counter() - started
     final = final_evaluation(trainer)
+    sort_summary(dvclive_dir / "metrics.json")
 
     with atomic_dir(model_dir) as tmp:
         trainer.save_model(str(tmp))
