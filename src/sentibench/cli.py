@@ -14,6 +14,9 @@ COMMANDS = {
     "evaluate": "sentibench.evaluation",
     "profile": "sentibench.profile",
     "repro-check": "sentibench.reprocheck",
+    "compare": "sentibench.compare",
+    "history": "sentibench.history",
+    "aggregate": "sentibench.aggregate",
 }
 
 

@@ -1,0 +1,224 @@
+"""`sentibench compare [A] [B]`: metrics of two revisions with tolerances and a verdict for each.
+
+`dvc metrics diff` prints raw numbers; this says same / better / worse / not comparable, using
+the directions and tolerances in `tolerances.yaml`. Timings are judged only between runs whose
+environment fingerprints (metrics/env.json) match; otherwise the reason is printed. Either side
+may be an aggregate of a seed sweep (`sentibench aggregate --out FILE`), whose spread then sets
+the tolerance of each metric it covers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from sentibench.errors import UserError, run_cli
+from sentibench.revisions import WORKSPACE, Snapshot, snapshot
+
+DEFAULT_TOLERANCES = Path("tolerances.yaml")
+# Fingerprint fields that change timings; a difference in any makes timings not comparable.
+TIMING_ENV_FIELDS = (
+    "cpu.model",
+    "cpu.threads",
+    "cpu.aten_capability",
+    "cpu.onednn_isa",
+    "gpu.name",
+    "torch_build.version",
+    "torch_build.cuda",
+    "runtime.deterministic",
+    "runtime.portable",
+)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    direction: Literal["higher", "lower"]
+    abs: float | None = None
+    rel: float | None = None
+    timing: bool = False
+
+    def allowed(self, reference: float) -> float:
+        return self.abs if self.abs is not None else (self.rel or 0.0) * abs(reference)
+
+
+def load_tolerances(path: Path) -> dict[str, Tolerance]:
+    try:
+        raw = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise UserError(f"{path}: tolerance file not found") from None
+    except YAMLError:
+        raise UserError(f"{path}: not valid YAML") from None
+    tolerances = {}
+    for name, spec in raw.items():
+        if not isinstance(spec, dict) or spec.get("direction") not in ("higher", "lower"):
+            raise UserError(f"{path}: {name}: needs direction: higher or lower")
+        if set(spec) - {"direction", "abs", "rel", "timing"}:
+            raise UserError(f"{path}: {name}: unknown keys {sorted(set(spec) - {'direction', 'abs', 'rel', 'timing'})}")
+        if ("abs" in spec) == ("rel" in spec):
+            raise UserError(f"{path}: {name}: give exactly one of abs or rel")
+        tolerances[str(name)] = Tolerance(**spec)
+    return tolerances
+
+
+def check_known(tolerances: dict[str, Tolerance], snapshots: Sequence[Snapshot], path: Path) -> None:
+    known = set().union(*(s.metrics for s in snapshots))
+    unknown = sorted(set(tolerances) - known)
+    if unknown:
+        raise UserError(
+            f"{path}: unknown metric '{unknown[0]}' (not in the metrics of {', '.join(s.label for s in snapshots)})"
+        )
+
+
+def env_mismatch(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str | None:
+    """Why two environment fingerprints make timings incomparable, or None when they match."""
+    from sentibench.revisions import flatten
+
+    if a is None or b is None:
+        return "no metrics/env.json on " + ("both sides" if a is None and b is None else ("A" if a is None else "B"))
+    left, right = flatten(a), flatten(b)
+    fields = [*TIMING_ENV_FIELDS, *sorted(k for k in set(left) | set(right) if k.startswith("packages."))]
+    diffs = [f"{f} {left.get(f)} vs {right.get(f)}" for f in fields if left.get(f) != right.get(f)]
+    return "; ".join(diffs) if diffs else None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def verdict(a: Any, b: Any, tolerance: Tolerance | None, timing_reason: str | None) -> tuple[str, str]:
+    """The verdict for one metric and the tolerance it was judged with (as text)."""
+    if a is None or b is None:
+        return "not comparable", f"missing in {'A' if a is None else 'B'}"
+    if tolerance is None or not (_is_number(a) and _is_number(b)):
+        return ("same" if a == b else "changed"), ""
+    allowed = tolerance.allowed(a)
+    shown = f"±{tolerance.abs:g}" if tolerance.abs is not None else f"±{tolerance.rel:.0%}"
+    if tolerance.timing and timing_reason:
+        return "not comparable", timing_reason
+    if abs(b - a) <= allowed:
+        return "same", shown
+    better = (b > a) == (tolerance.direction == "higher")
+    return ("better" if better else "worse"), shown
+
+
+def compare(a: Snapshot, b: Snapshot, tolerances: dict[str, Tolerance]) -> list[dict[str, Any]]:
+    """One row per metric of either side: values, change, tolerance and verdict."""
+    reason = env_mismatch(a.env, b.env)
+    rows = []
+    for name in sorted(set(a.metrics) | set(b.metrics)):
+        x, y = a.metrics.get(name), b.metrics.get(name)
+        judged, tolerance_text = verdict(x, y, tolerances.get(name), reason)
+        numeric = _is_number(x) and _is_number(y)
+        rows.append(
+            {
+                "metric": name,
+                "a": x,
+                "b": y,
+                "change": y - x if numeric else None,
+                "relative": (y - x) / abs(x) if numeric and x else None,
+                "tolerance": tolerance_text,
+                "verdict": judged,
+            }
+        )
+    return rows
+
+
+def changed_params(a: Snapshot, b: Snapshot) -> list[tuple[str, Any, Any]]:
+    return [
+        (k, a.params.get(k), b.params.get(k))
+        for k in sorted(set(a.params) | set(b.params))
+        if a.params.get(k) != b.params.get(k)
+    ]
+
+
+def format_value(value: Any) -> str:
+    """A metric value for a table cell: 6 significant digits, long strings (hashes) shortened."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = str(value)
+    return text if len(text) <= 16 else text[:12] + "..."
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:
+    """A plain-text table aligned in columns, or a GitHub Markdown table (strings are kept whole)."""
+    cells = [[c if isinstance(c, str) else format_value(c) for c in row] for row in rows]
+    if fmt == "md":
+        escape = lambda c: c.replace("|", "\\|")  # noqa: E731
+        lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+        lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in cells]
+        return "\n".join(lines)
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def report(a: Snapshot, b: Snapshot, rows: list[dict[str, Any]], fmt: str, judged: set[str]) -> str:
+    """The params that changed, then the metrics that have a tolerance or changed; the rest is counted."""
+    params = changed_params(a, b)
+    parts = [f"{'## ' if fmt == 'md' else ''}sentibench compare: A = {a.label}, B = {b.label}", ""]
+    if params:
+        parts += ["Changed params:", ""]
+        parts += [render_table(["param", "A", "B"], [[k, x, y] for k, x, y in params], fmt), ""]
+    else:
+        parts += ["No params changed.", ""]
+    relative = lambda r: f"{r['relative']:+.2%}" if r["relative"] is not None else "–"  # noqa: E731
+    change = lambda r: f"{r['change']:+.4g}" if r["change"] is not None else "–"  # noqa: E731
+    shown = [r for r in rows if r["metric"] in judged or r["verdict"] != "same"]
+    table = [
+        [r["metric"], format_value(r["a"]), format_value(r["b"]), change(r), relative(r), r["tolerance"], r["verdict"]]
+        for r in shown
+    ]
+    parts.append(render_table(["metric", "A", "B", "change", "relative", "tolerance", "verdict"], table, fmt))
+    if len(shown) < len(rows):
+        parts += ["", f"{len(rows) - len(shown)} more metrics without a tolerance are unchanged (--all shows them)."]
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("better", "worse", "same", "not comparable")}
+    parts += ["", ", ".join(f"{n} {v}" for v, n in counts.items())]
+    return "\n".join(parts)
+
+
+def load_side(repo: Path, side: str) -> tuple[Snapshot, dict[str, Tolerance]]:
+    """A revision, or an aggregate file whose spread becomes tolerances."""
+    from sentibench.aggregate import load_aggregate
+
+    if side.endswith(".json") and Path(side).is_file():
+        return load_aggregate(Path(side))
+    return snapshot(repo, side), {}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("a", nargs="?", default="HEAD", help="revision, experiment or aggregate file (default HEAD)")
+    parser.add_argument("b", nargs="?", default=WORKSPACE, help="revision, experiment or aggregate (default workspace)")
+    parser.add_argument("--repo", type=Path, default=Path())
+    parser.add_argument("--tolerances", type=Path)
+    parser.add_argument("--format", choices=("text", "md"), default="text")
+    parser.add_argument("--fail-on", choices=("worse",), help="exit 1 when any metric is worse beyond its tolerance")
+    parser.add_argument("--all", action="store_true", help="also list unchanged metrics that have no tolerance")
+    args = parser.parse_args(argv)
+    tolerance_file = args.tolerances or args.repo / DEFAULT_TOLERANCES
+    a, spread_a = load_side(args.repo, args.a)
+    b, spread_b = load_side(args.repo, args.b)
+    tolerances = load_tolerances(tolerance_file)
+    check_known(tolerances, [a, b], tolerance_file)
+    for name, spread in {**spread_b, **spread_a}.items():
+        direction = tolerances[name].direction if name in tolerances else "higher"
+        tolerances[name] = Tolerance(direction=direction, abs=spread.abs, timing=tolerances.get(name, spread).timing)
+    rows = compare(a, b, tolerances)
+    judged = {r["metric"] for r in rows} if args.all else set(tolerances)
+    print(report(a, b, rows, args.format, judged))
+    if args.fail_on == "worse" and any(r["verdict"] == "worse" for r in rows):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

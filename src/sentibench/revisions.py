@@ -1,0 +1,125 @@
+"""Params and metrics at any git revision, DVC experiment or the workspace, read without a checkout.
+
+A revision is whatever git understands (a commit, a branch, `HEAD~2`), a DVC experiment name
+(found among `refs/exps/`), or `workspace` for the files on disk. The metrics files are those
+that `dvc.yaml` at that revision declares, so the comparison follows the pipeline as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from sentibench.errors import UserError
+
+WORKSPACE = "workspace"
+ENV_FILE = "metrics/env.json"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one revision says: its label, flattened metrics (`file.key`), params and env fingerprint."""
+
+    label: str
+    metrics: dict[str, Any]
+    params: dict[str, Any]
+    env: dict[str, Any] | None
+
+
+def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+
+
+def resolve(repo: Path, revision: str) -> str:
+    """The commit a revision or experiment name points to; `workspace` stays as it is."""
+    if revision == WORKSPACE:
+        return revision
+    done = git(repo, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
+    if done.returncode == 0:
+        return done.stdout.strip()
+    refs = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/exps/").stdout.splitlines()
+    matches = [sha for ref, sha in (line.split() for line in refs) if ref.rsplit("/", 1)[-1] == revision]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise UserError(f"experiment name '{revision}' is ambiguous ({len(matches)} experiments)")
+    raise UserError(f"unknown revision '{revision}' (not a git revision or DVC experiment)")
+
+
+def read_text(repo: Path, commit: str, path: str) -> str | None:
+    if commit == WORKSPACE:
+        file = repo / path
+        return file.read_text(encoding="utf-8") if file.is_file() else None
+    done = git(repo, "show", f"{commit}:{path}")
+    return done.stdout if done.returncode == 0 else None
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as dotted keys: {'reference': {'accuracy': 1}} -> {'reference.accuracy': 1}."""
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): data}
+
+
+def metrics_files(repo: Path, commit: str) -> list[str]:
+    """The metrics paths that dvc.yaml declares at this revision."""
+    text = read_text(repo, commit, "dvc.yaml")
+    if text is None:
+        return []
+    try:
+        pipeline = YAML(typ="safe", pure=True).load(text) or {}
+    except YAMLError:
+        raise UserError(f"dvc.yaml at {commit[:12]}: not valid YAML") from None
+    paths = []
+    for stage in (pipeline.get("stages") or {}).values():
+        for entry in stage.get("metrics", []) or []:
+            paths.extend(entry if isinstance(entry, dict) else [entry])
+    return paths
+
+
+def _load_json(repo: Path, commit: str, path: str, label: str) -> Any:
+    text = read_text(repo, commit, path)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise UserError(f"{path} at {label}: not valid JSON") from None
+
+
+def snapshot(repo: Path, revision: str) -> Snapshot:
+    """Everything a comparison needs from one revision; a revision without metrics is an error."""
+    commit = resolve(repo, revision)
+    metrics: dict[str, Any] = {}
+    for path in metrics_files(repo, commit):
+        if path == ENV_FILE:  # the fingerprint says whether runs compare; it is not a metric
+            continue
+        data = _load_json(repo, commit, path, revision)
+        if data is not None:
+            metrics.update(flatten(data, f"{Path(path).stem}."))
+    if not metrics:
+        raise UserError(f"revision '{revision}' has no metrics (no metrics files from dvc.yaml)")
+    params_text = read_text(repo, commit, "params.yaml")
+    try:
+        params = flatten(YAML(typ="safe", pure=True).load(params_text) or {}) if params_text else {}
+    except YAMLError:
+        raise UserError(f"params.yaml at {revision}: not valid YAML") from None
+    env = _load_json(repo, commit, ENV_FILE, revision)
+    return Snapshot(label=revision, metrics=metrics, params=params, env=env)
+
+
+def commits_touching(repo: Path, path: str, count: int) -> list[str]:
+    """The newest `count` commits that changed `path`, oldest first."""
+    done = git(repo, "log", f"-n{count}", "--format=%H", "--", path)
+    if done.returncode != 0:
+        raise UserError(f"{repo}: not a git repository")
+    return list(reversed(done.stdout.split()))

@@ -1,0 +1,170 @@
+"""compare, history and aggregate over a temporary git repository with metrics in several commits."""
+
+import json
+import subprocess
+
+import pytest
+
+from sentibench import aggregate, compare, history
+from sentibench.errors import run_cli
+from sentibench.revisions import snapshot
+
+DVC_YAML = """stages:
+  run:
+    cmd: "true"
+    metrics:
+      - metrics/eval.json: {cache: false}
+      - metrics/train_timing.json: {cache: false}
+      - metrics/env.json: {cache: false}
+"""
+TOLERANCES = """eval.accuracy: {direction: higher, abs: 0.005}
+eval.f1_macro: {direction: higher, abs: 0.005}
+eval.loss: {direction: lower, abs: 0.01}
+train_timing.train_samples_per_second: {direction: higher, rel: 0.05, timing: true}
+"""
+ENV = {"cpu": {"model": "EPYC", "threads": 2, "aten_capability": "AVX512"}, "packages": {"torch": "2.13.0"}}
+
+
+class Repo:
+    def __init__(self, path):
+        self.path = path
+        self.git("init", "-q")
+
+    def git(self, *args):
+        identity = ["-c", "user.name=t", "-c", "user.email=t@t.invalid"]
+        subprocess.run(["git", *identity, *args], cwd=self.path, check=True, capture_output=True)
+
+    def write(self, name, data):
+        file = self.path / name
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(data if isinstance(data, str) else json.dumps(data))
+
+    def commit_run(self, message, accuracy, f1, loss, speed, lr=1e-3, env=ENV):
+        self.write("dvc.yaml", DVC_YAML)
+        self.write("tolerances.yaml", TOLERANCES)
+        self.write("params.yaml", f"train:\n  learning_rate: {lr}\n  seed: 42\n")
+        self.write("metrics/eval.json", {"accuracy": accuracy, "f1_macro": f1, "loss": loss, "rows": 1200})
+        self.write("metrics/train_timing.json", {"train_samples_per_second": speed})
+        self.write("metrics/env.json", env)
+        self.git("add", "-A")
+        self.git("commit", "-qm", message)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    repo = Repo(tmp_path)
+    repo.write("README.md", "no metrics yet\n")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "start")
+    repo.commit_run("first run", accuracy=0.80, f1=0.79, loss=0.45, speed=100.0)
+    repo.commit_run("second run", accuracy=0.81, f1=0.792, loss=0.50, speed=90.0, lr=5e-4)
+    return repo
+
+
+def _rows(repo, a, b):
+    tolerances = compare.load_tolerances(repo.path / "tolerances.yaml")
+    return {r["metric"]: r for r in compare.compare(snapshot(repo.path, a), snapshot(repo.path, b), tolerances)}
+
+
+def test_verdicts_better_worse_same(repo):
+    rows = _rows(repo, "HEAD~1", "HEAD")
+    assert rows["eval.accuracy"]["verdict"] == "better"  # +0.01 beyond 0.005
+    assert rows["eval.f1_macro"]["verdict"] == "same"  # +0.002 within 0.005
+    assert rows["eval.loss"]["verdict"] == "worse"  # lower is better
+    assert rows["train_timing.train_samples_per_second"]["verdict"] == "worse"  # -10% beyond 5%
+    assert rows["eval.rows"]["verdict"] == "same"  # no tolerance: exact
+    assert rows["eval.accuracy"]["change"] == pytest.approx(0.01)
+    assert rows["train_timing.train_samples_per_second"]["relative"] == pytest.approx(-0.1)
+
+
+def test_timings_from_other_environments_are_not_comparable(repo):
+    repo.write("metrics/env.json", {**ENV, "cpu": {**ENV["cpu"], "threads": 1}})
+    rows = _rows(repo, "HEAD", "workspace")
+    timing = rows["train_timing.train_samples_per_second"]
+    assert timing["verdict"] == "not comparable"
+    assert "cpu.threads 2 vs 1" in timing["tolerance"]
+    assert rows["eval.accuracy"]["verdict"] == "same"  # quality stays comparable
+
+
+def test_report_lists_changed_params_and_fail_on_worse(repo, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main(["HEAD~1", "HEAD", "--repo", str(repo.path), "--fail-on", "worse"])
+    assert exit_info.value.code == 1
+    out = capsys.readouterr().out
+    assert "Changed params:" in out and "train.learning_rate" in out
+    assert run_cli(compare.main, ["HEAD", "HEAD", "--repo", str(repo.path), "--fail-on", "worse"]) == 0
+
+
+def test_markdown_output_is_a_valid_table(repo, capsys):
+    compare.main(["HEAD~1", "HEAD", "--repo", str(repo.path), "--format", "md"])
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith("| metric |")))
+    table = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        table.append(line)
+    assert set(table[1].strip("|").split("|")) == {"---"}
+    widths = {len(line.strip("|").split("|")) for line in table}
+    assert widths == {7} and all(line.endswith("|") for line in table)
+    assert any("| eval.accuracy |" in line and "| better |" in line for line in table)
+
+
+def test_experiment_names_resolve(repo):
+    head = subprocess.run(["git", "rev-parse", "HEAD~1"], cwd=repo.path, capture_output=True, text=True).stdout.strip()
+    repo.git("update-ref", "refs/exps/ab/cdef0123/seed-7", head)
+    assert snapshot(repo.path, "seed-7").metrics["eval.accuracy"] == 0.80
+
+
+def test_history_has_a_point_per_commit_and_writes_the_plot(repo, capsys):
+    repo.commit_run("third run", accuracy=0.82, f1=0.80, loss=0.44, speed=95.0)
+    points = history.collect(repo.path, 10)
+    assert len(points) == 3  # the first commit has no metrics and is not listed
+    data = history.series(points, ["eval.accuracy", "eval.loss"])
+    assert data == {"eval.accuracy": [0.80, 0.81, 0.82], "eval.loss": [0.45, 0.50, 0.44]}
+    target = repo.path / "out" / "history.png"
+    history.main(["--repo", str(repo.path), "--plot", str(target), "-n", "3"])
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = capsys.readouterr().out
+    assert "third run" in out and "eval.accuracy" in out
+    html = repo.path / "history.html"
+    history.main(["--repo", str(repo.path), "--plot", str(html), "--metrics", "eval.accuracy"])
+    assert "<svg" in html.read_text()
+
+
+def test_aggregate_mean_and_std_and_compare_against_it(repo, tmp_path, capsys):
+    repo.commit_run("third run", accuracy=0.82, f1=0.80, loss=0.44, speed=95.0)
+    runs = [snapshot(repo.path, rev) for rev in ("HEAD~2", "HEAD~1", "HEAD")]
+    stats = aggregate.aggregate(runs)["metrics"]["eval.accuracy"]
+    assert stats["mean"] == pytest.approx(0.81)
+    assert stats["std"] == pytest.approx(0.01)  # sample std of 0.80, 0.81, 0.82
+    assert (stats["min"], stats["max"], stats["n"]) == (0.80, 0.82, 3)
+    out = tmp_path / "agg.json"
+    aggregate.main(["HEAD~2", "HEAD~1", "HEAD", "--repo", str(repo.path), "--out", str(out)])
+    repo.write("metrics/eval.json", {"accuracy": 0.835, "f1_macro": 0.80, "loss": 0.46, "rows": 1200})
+    side, spread = compare.load_side(repo.path, str(out))
+    assert side.metrics["eval.accuracy"] == pytest.approx(0.81)
+    assert spread["eval.accuracy"].abs == pytest.approx(0.02)  # 2 standard deviations
+    capsys.readouterr()
+    compare.main([str(out), "workspace", "--repo", str(repo.path)])
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("eval.accuracy "))
+    assert line.split()[-1] == "better"  # +0.025 beyond 2 x 0.01
+
+
+@pytest.mark.parametrize(
+    ("args", "setup", "message"),
+    [
+        (["nosuchbranch", "HEAD"], None, "unknown revision 'nosuchbranch'"),
+        (["HEAD~2", "HEAD"], None, "revision 'HEAD~2' has no metrics"),
+        (["HEAD", "workspace"], "bad_json", "metrics/eval.json at workspace: not valid JSON"),
+        (["HEAD~1", "HEAD"], "unknown_tolerance", "unknown metric 'eval.nonsense'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(repo, capsys, args, setup, message):
+    if setup == "bad_json":
+        repo.write("metrics/eval.json", "{not json")
+    elif setup == "unknown_tolerance":
+        repo.write("tolerances.yaml", TOLERANCES + "eval.nonsense: {direction: higher, abs: 1}\n")
+    assert run_cli(compare.main, [*args, "--repo", str(repo.path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
