@@ -192,5 +192,7 @@ def test_uncached_hub_dataset_gives_one_clear_error(monkeypatch):
     params = DataParams(
         source="hub", name="lansinuote/ChnSentiCorp", revision="b0c4c119c3fb33b8e735969202ef9ad13d717e5a"
     )
-    with pytest.raises(UserError, match=r"cannot be loaded .* set data\.source: disk"):
+    with pytest.raises(
+        UserError, match=r"not in the Hugging Face cache and the Hub cannot be reached .* set data\.source: disk"
+    ):
         prep.prepare(params)

@@ -78,6 +78,7 @@ class TrainParams:
     save_steps: int = 30
     save_total_limit: int | None = 2
     logging_steps: int = 10
+    processes: int = 1  # >1: DDP under torchrun on this host (gloo on CPU, NCCL on GPUs)
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ def _check_ranges(params: Params) -> None:
         "train.eval_steps": params.train.eval_steps,
         "train.save_steps": params.train.save_steps,
         "train.logging_steps": params.train.logging_steps,
+        "train.processes": params.train.processes,
         "train.epochs": params.train.epochs,
         "train.learning_rate": params.train.learning_rate,
         "evaluate.batch_size": params.evaluate.batch_size,

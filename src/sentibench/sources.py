@@ -171,15 +171,23 @@ def load_disk(params: DataParams) -> tuple[dict[str, pd.DataFrame], list[str] | 
 
 
 def load_hub(params: DataParams) -> tuple[dict[str, pd.DataFrame], list[str] | None]:
+    """A Hub dataset at a pinned revision, through the Hugging Face cache.
+
+    `snapshot_download` fetches the revision's files once (or, with HF_HUB_OFFLINE=1, finds them
+    in the cache), then the local snapshot is loaded like any folder: the same path serves the
+    Hub, the cache and offline machines. (`load_dataset(id)` alone ignores the file cache offline.)
+    """
     from datasets import load_dataset
+    from huggingface_hub import snapshot_download
 
     where = f"{params.name}@{params.revision or 'main'}"
     try:
-        loaded = load_dataset(params.name, revision=params.revision)
-    except (ConnectionError, OSError) as err:
+        folder = snapshot_download(params.name, repo_type="dataset", revision=params.revision)
+        loaded = load_dataset(folder)
+    except (ConnectionError, OSError, ValueError) as err:
         raise UserError(
-            f"hub dataset {where}: cannot be loaded ({type(err).__name__}); without network access, "
-            "save a copy with save_to_disk and set data.source: disk, data.path: <folder>"
+            f"hub dataset {where}: not in the Hugging Face cache and the Hub cannot be reached "
+            f"({type(err).__name__}); copy it here (save_to_disk) and set data.source: disk, data.path: <folder>"
         ) from None
     return _from_dataset_dict(loaded, params, f"hub dataset {where}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -80,20 +81,29 @@ def newest_checkpoint(checkpoints: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def resume_point(checkpoints: Path, fingerprint: str) -> tuple[Path | None, dict[str, Any]]:
-    """The checkpoint to resume from and the saved run record, or a clean slate."""
-    record_file = checkpoints / RUN_FILE
+def find_resume(checkpoints: Path, fingerprint: str) -> tuple[Path | None, dict[str, Any]]:
+    """The checkpoint to resume from and its run record; (None, {}) when training starts afresh."""
     try:
-        record = json.loads(record_file.read_text())
+        record = json.loads((checkpoints / RUN_FILE).read_text())
     except (OSError, ValueError):
-        record = {}
+        return None, {}
     if record.get("fingerprint") == fingerprint and not record.get("complete"):
         checkpoint = newest_checkpoint(checkpoints)
         if checkpoint is not None:
             return checkpoint, record
+    return None, {}
+
+
+def resume_point(checkpoints: Path, fingerprint: str) -> tuple[Path | None, dict[str, Any]]:
+    """The checkpoint to resume from and the saved run record, or a clean slate (old checkpoints deleted)."""
+    checkpoint, record = find_resume(checkpoints, fingerprint)
+    if checkpoint is not None:
+        return checkpoint, record
     shutil.rmtree(checkpoints, ignore_errors=True)
     checkpoints.mkdir(parents=True)
-    return None, {"fingerprint": fingerprint}
+    record = {"fingerprint": fingerprint}
+    (checkpoints / RUN_FILE).write_text(json.dumps(record, indent=2))
+    return None, record
 
 
 def training_arguments(params: Params, output_dir: Path) -> Any:
@@ -101,6 +111,7 @@ def training_arguments(params: Params, output_dir: Path) -> Any:
     from transformers import TrainingArguments
 
     t = params.train
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1  # set by torchrun
     return TrainingArguments(
         output_dir=str(output_dir),
         eval_strategy="steps",
@@ -119,6 +130,10 @@ def training_arguments(params: Params, output_dir: Path) -> Any:
         seed=t.seed,
         data_seed=t.seed,
         use_cpu=not torch.cuda.is_available(),
+        ddp_backend="gloo" if distributed and not torch.cuda.is_available() else None,
+        # A sequence classifier's loss is already a per-batch mean; scaling it by the world size (the
+        # default, meant for token-level losses) doubles the logged loss under 2 processes.
+        average_tokens_across_devices=False,
         full_determinism=params.runtime.deterministic,
         report_to="none",
         dataloader_num_workers=0,
@@ -225,39 +240,48 @@ def train(
     label_names = dataset["train"].features["label"].names
     tokenizer = load_tokenizer(params.model)
     fingerprint = run_fingerprint(params, dataset_digest(tokenized_dir))
-    checkpoint, record = resume_point(checkpoints, fingerprint)
+    args = training_arguments(params, checkpoints)  # joins the process group under torchrun
+    is_main = args.process_index == 0
+    with args.main_process_first(desc="checkpoint check"):  # the others then see the same folder
+        checkpoint, record = (
+            resume_point(checkpoints, fingerprint) if is_main else find_resume(checkpoints, fingerprint)
+        )
     resume_step = int(checkpoint.name.removeprefix("checkpoint-")) if checkpoint else None
 
     set_seed(params.train.seed)
     model = load_model(params.model, len(tokenizer), label_names)
+    curves = [dvclive_callback(dvclive_dir, resume_step)] if is_main else []
     trainer = Trainer(
         model=model,
-        args=training_arguments(params, checkpoints),
+        args=args,
         train_dataset=dataset["train"],
         eval_dataset=dataset["validation"],
         compute_metrics=compute_accuracy,
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
-        callbacks=[dvclive_callback(dvclive_dir, resume_step), checkpoint_marker(), *extra_callbacks],
+        callbacks=[*curves, checkpoint_marker(), *extra_callbacks],
     )
     if checkpoint is None:
-        print("train: evaluating the untrained model (baseline)", flush=True)
+        if is_main:
+            print("train: evaluating the untrained model (baseline)", flush=True)
         record["baseline"] = trainer.evaluate()
-        (checkpoints / RUN_FILE).write_text(json.dumps(record, indent=2))
+        if is_main:
+            (checkpoints / RUN_FILE).write_text(json.dumps(record, indent=2))
     else:
         print(f"train: resuming from {checkpoint}", flush=True)
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     wall = time.perf_counter() - started
     final = final_evaluation(trainer)
-    sort_summary(dvclive_dir / "metrics.json")
-
-    with atomic_dir(model_dir) as tmp:
-        trainer.save_model(str(tmp))
-        (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; the params say the same in text
-        tokenizer.save_pretrained(str(tmp))
-    record["complete"] = True
-    (checkpoints / RUN_FILE).write_text(json.dumps(record, indent=2))
+    shards = shard_report(trainer, len(dataset["train"])) if args.world_size > 1 else None
+    if is_main:
+        sort_summary(dvclive_dir / "metrics.json")
+        with atomic_dir(model_dir) as tmp:
+            trainer.save_model(str(tmp))
+            (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; the params say the same in text
+            tokenizer.save_pretrained(str(tmp))
+        record["complete"] = True
+        (checkpoints / RUN_FILE).write_text(json.dumps(record, indent=2))
 
     epochs = params.train.epochs
     real_tokens = sum(len(ids) for ids in dataset["train"]["input_ids"]) * epochs
@@ -273,6 +297,7 @@ def train(
         "train_rows": train_rows,
         "eval_rows": len(dataset["validation"]),
         "num_parameters": count_parameters(model),
+        **({"distributed": shards} if shards else {}),
     }
     timing = {
         "train_runtime_s": round(output.metrics["train_runtime"], 3),
@@ -282,6 +307,44 @@ def train(
         **runtime_info(),
     }
     return metrics, timing
+
+
+def shard_report(trainer: Any, train_rows: int) -> dict[str, Any]:
+    """Which training rows each process's data loader yields in one epoch, gathered on every rank.
+
+    Rows are identified by their token ids, so the report shows that the processes split the
+    data between them (DDP repeats a few rows to give every process equally many batches).
+    """
+    import torch.distributed as dist
+
+    seen = set()
+    for batch in trainer.get_train_dataloader():
+        for ids, mask in zip(batch["input_ids"].tolist(), batch["attention_mask"].tolist(), strict=True):
+            seen.add(hash(tuple(i for i, m in zip(ids, mask, strict=True) if m)))
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, seen)
+    union = set().union(*gathered)
+    overlap = sum(len(a & b) for i, a in enumerate(gathered) for b in gathered[i + 1 :])
+    return {
+        "processes": len(gathered),
+        "rows_per_process": [len(rows) for rows in gathered],
+        "rows_seen": len(union),
+        "rows_in_two_processes": overlap,
+        "train_rows": train_rows,
+    }
+
+
+def launch_distributed(processes: int, argv: Sequence[str]) -> None:
+    """Re-run this stage under torchrun with `processes` workers on this host (DDP; gloo on CPU)."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import main as torchrun
+
+    try:
+        torchrun(["--standalone", f"--nproc-per-node={processes}", "-m", "sentibench.train", *argv])
+    except ChildFailedError as err:
+        raise UserError(
+            f"distributed training with {processes} processes failed: {err.get_first_failure()[1].message}"
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -297,7 +360,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     params = load_params(args.params)
     apply_runtime(params.runtime)  # before anything imports torch
+    if params.train.processes > 1 and "LOCAL_RANK" not in os.environ:
+        launch_distributed(params.train.processes, sys.argv[1:] if argv is None else argv)
+        return
     metrics, timing = train(params, args.tokenized, args.checkpoints, args.model_dir, args.dvclive)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
     write_json(args.metrics, metrics)
     write_json(args.timing, timing)
     write_json(args.env, environment(params.runtime))
