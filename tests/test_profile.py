@@ -33,6 +33,13 @@ def test_shipped_profiles_give_the_seed_recipe(tmp_path, name):
         assert params.model.config["hidden_size"] == 768 and params.model.config["num_hidden_layers"] == 3
 
 
+def test_published_recipe_profile_trains_on_every_row_at_2e_5(tmp_path):
+    params_path, profiles = _copy(tmp_path)
+    params = parse_params(YAML(typ="safe").load(apply_profile("seed-published", params_path, profiles)))
+    assert params.data.train_rows is None and params.train.learning_rate == 2e-5
+    assert (params.model.name, params.data.name) == ("hfl/rbt3", "lansinuote/ChnSentiCorp")
+
+
 def test_main_rewrites_params_file(tmp_path, monkeypatch):
     params_path, _ = _copy(tmp_path)
     monkeypatch.chdir(tmp_path)
