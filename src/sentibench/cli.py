@@ -17,6 +17,8 @@ COMMANDS = {
     "compare": "sentibench.compare",
     "history": "sentibench.history",
     "aggregate": "sentibench.aggregate",
+    "benchmark": "sentibench.benchmark",
+    "levers": "sentibench.levers",
 }
 
 

@@ -79,6 +79,10 @@ class TrainParams:
     save_total_limit: int | None = 2
     logging_steps: int = 10
     processes: int = 1  # >1: DDP under torchrun on this host (gloo on CPU, NCCL on GPUs)
+    # Speed levers; each default is the seed's behaviour.
+    group_by_length: bool = False  # batches of similar lengths: less padding, other batches
+    bf16: bool = False  # bfloat16 autocast where the CPU or GPU supports it
+    dataloader_workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,19 @@ class EvaluateParams:
     reference_ngram_max: int = 3
     reference_max_features: int | None = 200000
     reference_c: float = 10.0
+
+
+@dataclass(frozen=True)
+class BenchmarkParams:
+    """How long the benchmark stage measures: warm-up excluded, then at least N iterations and T seconds."""
+
+    warmup_steps: int = 5
+    measure_steps: int = 30
+    batch_sizes: list[int] = field(default_factory=lambda: [1, 8, 16, 32, 64])
+    inference_warmup: int = 3
+    min_iterations: int = 10
+    min_seconds: float = 1.0
+    gemm_size: int = 2048
 
 
 @dataclass(frozen=True)
@@ -107,6 +124,7 @@ class Params:
     preprocess: PreprocessParams = field(default_factory=PreprocessParams)
     train: TrainParams = field(default_factory=TrainParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    benchmark: BenchmarkParams = field(default_factory=BenchmarkParams)
     runtime: RuntimeParams = field(default_factory=RuntimeParams)
 
 
@@ -126,6 +144,11 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         if value not in choices:
             raise UserError(f"{key} must be one of {', '.join(map(str, choices))}; got {value!r}")
         return value
+    if origin is list:
+        if not isinstance(value, list) or not value:
+            raise UserError(f"{key} must be a non-empty list; got {value!r}")
+        (item,) = typing.get_args(hint)
+        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
     base = origin or hint
     if base is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -173,10 +196,21 @@ def _check_ranges(params: Params) -> None:
         "evaluate.reference_ngram_max": params.evaluate.reference_ngram_max,
         "evaluate.reference_c": params.evaluate.reference_c,
         "runtime.threads": params.runtime.threads,
+        "benchmark.measure_steps": params.benchmark.measure_steps,
+        "benchmark.min_iterations": params.benchmark.min_iterations,
+        "benchmark.gemm_size": params.benchmark.gemm_size,
     }
     for key, value in positive.items():
         if value <= 0:
             raise UserError(f"{key} must be positive; got {value!r}")
+    for key, value in (
+        ("train.dataloader_workers", params.train.dataloader_workers),
+        ("benchmark.warmup_steps", params.benchmark.warmup_steps),
+    ):
+        if value < 0:
+            raise UserError(f"{key} must not be negative; got {value!r}")
+    if any(size <= 0 for size in params.benchmark.batch_sizes):
+        raise UserError(f"benchmark.batch_sizes must be positive; got {params.benchmark.batch_sizes!r}")
     for key in ("train_rows", "validation_rows", "test_rows", "validation_size", "test_size"):
         value = getattr(params.data, key)
         if value is not None and value < 0:

@@ -106,13 +106,14 @@ def resume_point(checkpoints: Path, fingerprint: str) -> tuple[Path | None, dict
     return None, record
 
 
-def training_arguments(params: Params, output_dir: Path) -> Any:
+def training_arguments(params: Params, output_dir: Path, **overrides: Any) -> Any:
+    """The seed's TrainingArguments from params; the benchmark overrides scheduling of evals and saves."""
     import torch
     from transformers import TrainingArguments
 
     t = params.train
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1  # set by torchrun
-    return TrainingArguments(
+    arguments = dict(
         output_dir=str(output_dir),
         eval_strategy="steps",
         eval_steps=t.eval_steps,
@@ -136,8 +137,11 @@ def training_arguments(params: Params, output_dir: Path) -> Any:
         average_tokens_across_devices=False,
         full_determinism=params.runtime.deterministic,
         report_to="none",
-        dataloader_num_workers=0,
+        dataloader_num_workers=t.dataloader_workers,
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        bf16=t.bf16,
     )
+    return TrainingArguments(**{**arguments, **overrides})
 
 
 def checkpoint_marker() -> Any:

@@ -1,0 +1,129 @@
+"""benchmark: every field on the tiny config, warm-up excluded, padding efficiency and FLOPs by hand."""
+
+import itertools
+import json
+
+import pytest
+import torch
+from transformers import BertConfig
+
+from conftest import write_params
+from sentibench import benchmark
+from sentibench.levers import table, variants
+from sentibench.params import load_params
+
+QUICK = {
+    "warmup_steps": 2,
+    "measure_steps": 4,
+    "batch_sizes": [1, 4],
+    "inference_warmup": 1,
+    "min_iterations": 3,
+    "min_seconds": 0.01,
+    "gemm_size": 128,
+}
+
+
+def test_stage_writes_every_field(tiny_run, tmp_path):
+    params = write_params(tmp_path / "params.yaml", {"benchmark": QUICK})
+    metrics, curve = tmp_path / "throughput.json", tmp_path / "inference.csv"
+    benchmark.main(
+        [
+            "--params",
+            str(params),
+            "--tokenized",
+            str(tiny_run / "tokenized"),
+            "--model-dir",
+            str(tiny_run / "model"),
+            "--metrics",
+            str(metrics),
+            "--curve",
+            str(curve),
+        ]
+    )
+    report = json.loads(metrics.read_text())
+    training = report["training"]
+    for key in ("samples_per_second", "tokens_per_second", "padded_tokens_per_second", "step_seconds"):
+        assert set(training[key]) == {"median", "p10", "p90", "min", "max", "mean", "stdev", "n"}
+        assert training[key]["n"] == 4
+    assert training["tokens_per_second"]["median"] < training["padded_tokens_per_second"]["median"]
+    assert 0 < training["padding_efficiency"] <= 1
+    assert 0 < training["model_flops_utilisation"] < 1
+    assert training["peak_matmul_flops_per_second"] > training["achieved_flops_per_second"] > 0
+    inference = report["inference"]
+    assert [r["batch_size"] for r in inference["by_batch_size"]] == [1, 4]
+    latency = inference["batch_1_latency"]
+    assert latency["iterations"] >= 3 and latency["p50_ms"] <= latency["p99_ms"]
+    assert {"mean_ms", "p90_ms", "stdev_ms", "rows_per_second"} <= set(latency)
+    assert report["memory"]["peak_rss_mib"] > 0 and "cuda_max_allocated_mib" in report["memory"]
+    assert report["environment"]["runtime"]["deterministic"] is False  # speed runs outside deterministic mode
+    assert curve.read_text().splitlines()[0].startswith("batch_size,rows_per_second,mean_ms,p50_ms")
+
+
+def test_a_slow_first_step_is_warm_up_not_measured(tiny_run, tmp_path):
+    """A fake clock makes the first step take 100 s; with one warm-up step it is not in any statistic."""
+    ticks = itertools.count()
+    slow_first_end = 1  # the clock's second reading ends the first step
+
+    def clock():
+        tick = next(ticks)
+        return tick * 0.01 + (100.0 if tick >= slow_first_end else 0.0)
+
+    params = load_params(write_params(tmp_path / "params.yaml", {"benchmark": {**QUICK, "warmup_steps": 1}}))
+    from sentibench.modeling import load_tokenizer
+    from sentibench.train import load_tokenized
+
+    training = benchmark.measure_training(
+        params, load_tokenized(tiny_run / "tokenized"), load_tokenizer(params.model), clock
+    )
+    assert training["measured_steps"] == 4
+    assert training["step_seconds"]["max"] == pytest.approx(0.01)
+    assert training["step_seconds"]["median"] == pytest.approx(0.01)
+
+
+def test_padding_efficiency_of_hand_made_batches():
+    first = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
+    second = torch.tensor([[1, 0]])
+    assert benchmark.padding_efficiency([first]) == 6 / 8
+    assert benchmark.padding_efficiency([first, second]) == 7 / 10
+
+
+def test_bert_flops_per_token_match_a_hand_count():
+    config = BertConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2)
+    # per layer: QKV+output 4*64*64, feed-forward 2*64*128, attention 2*10*64; x2 FLOPs per MAC, x2 layers
+    assert benchmark.bert_forward_flops_per_token(config, 10) == 2 * 2 * (16384 + 16384 + 1280)
+    assert benchmark.training_flops_per_token(config, 10) == 3 * 136192
+    rbt3 = BertConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=3)
+    assert benchmark.bert_forward_flops_per_token(rbt3, 0) == 2 * 3 * 7_077_888  # 2 x encoder matmul weights
+
+
+def test_latency_stats_and_spread():
+    stats = benchmark.latency_stats([0.001, 0.002, 0.003, 0.004])
+    assert stats["mean_ms"] == pytest.approx(2.5) and stats["p50_ms"] == pytest.approx(3.0)
+    assert stats["iterations"] == 4
+    assert benchmark.spread([3.0, 1.0, 2.0])["median"] == 2.0
+
+
+def test_levers_each_change_one_thing(tmp_path):
+    params = load_params(write_params(tmp_path / "params.yaml"))
+    found = variants(params)
+    assert len(found) == 5
+    assert found["group_by_length: true"].train.group_by_length and not params.train.group_by_length
+    assert found["threads: 1"].runtime.threads == 1
+    results = [
+        {
+            "lever": "default",
+            "samples_per_second": {"median": 10.0},
+            "tokens_per_second": {"median": 100.0},
+            "padding_efficiency": 0.5,
+            "weights_sha256": "a",
+        },
+        {
+            "lever": "group",
+            "samples_per_second": {"median": 12.0},
+            "tokens_per_second": {"median": 150.0},
+            "padding_efficiency": 0.9,
+            "weights_sha256": "b",
+        },
+    ]
+    lines = table(results, "text").splitlines()
+    assert lines[2].split()[-3:] == ["1.50x", "90.0%", "yes"]
