@@ -9,6 +9,7 @@ files. Prints the Trainer's train_runtime, which `overhead.py` compares with the
 import json
 import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,7 +25,7 @@ from transformers import (
     set_seed,
 )
 
-params = yaml.safe_load(open(sys.argv[1] if len(sys.argv) > 1 else "params.yaml", encoding="utf-8"))
+params = yaml.safe_load(Path(sys.argv[1] if len(sys.argv) > 1 else "params.yaml").read_text(encoding="utf-8"))
 model_p, train_p = params["model"], params["train"]
 torch.set_num_threads(params["runtime"]["threads"])
 data = load_from_disk("data/tokenized")
