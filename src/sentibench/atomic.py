@@ -6,6 +6,7 @@ and renames it over the target only after the content is complete.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -68,3 +69,11 @@ def write_json(target: str | os.PathLike[str], data: Any) -> None:
     """Write `data` as stable, human-readable JSON (sorted keys, UTF-8, trailing newline)."""
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_csv(target: str | os.PathLike[str], records: list[dict[str, Any]]) -> None:
+    """Write records (dicts with the same keys) as a UTF-8 CSV with a header row."""
+    with atomic_path(target) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)

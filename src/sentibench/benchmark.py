@@ -12,7 +12,6 @@ deterministic mode (which slows CUDA) and is never replayed from DVC's run-cache
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import hashlib
 import resource
@@ -24,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sentibench.atomic import atomic_path, write_json
+from sentibench.atomic import write_csv, write_json
 from sentibench.environment import environment
 from sentibench.errors import run_cli
 from sentibench.params import DEFAULT_PARAMS, BenchmarkParams, Params, load_params
@@ -38,17 +37,18 @@ DEFAULT_CURVE = Path("results/inference.csv")
 Clock = Callable[[], float]
 
 
+def percentile(ordered: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of already sorted values (no interpolation between measurements)."""
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
 def spread(values: Sequence[float]) -> dict[str, float]:
     """Median and spread of measured values (p10/p90, min/max, mean, stdev)."""
     ordered = sorted(values)
-
-    def pct(q: float) -> float:
-        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
     return {
         "median": statistics.median(ordered),
-        "p10": pct(0.1),
-        "p90": pct(0.9),
+        "p10": percentile(ordered, 0.1),
+        "p90": percentile(ordered, 0.9),
         "min": ordered[0],
         "max": ordered[-1],
         "mean": statistics.fmean(ordered),
@@ -58,18 +58,14 @@ def spread(values: Sequence[float]) -> dict[str, float]:
 
 
 def latency_stats(seconds: Sequence[float]) -> dict[str, float]:
-    ordered = sorted(seconds)
-
-    def pct(q: float) -> float:
-        return 1000 * ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
+    ms = sorted(1000 * s for s in seconds)
     return {
-        "mean_ms": 1000 * statistics.fmean(ordered),
-        "p50_ms": pct(0.5),
-        "p90_ms": pct(0.9),
-        "p99_ms": pct(0.99),
-        "stdev_ms": 1000 * statistics.stdev(ordered) if len(ordered) > 1 else 0.0,
-        "iterations": len(ordered),
+        "mean_ms": statistics.fmean(ms),
+        "p50_ms": percentile(ms, 0.5),
+        "p90_ms": percentile(ms, 0.9),
+        "p99_ms": percentile(ms, 0.99),
+        "stdev_ms": statistics.stdev(ms) if len(ms) > 1 else 0.0,
+        "iterations": len(ms),
     }
 
 
@@ -293,13 +289,6 @@ def benchmark(params: Params, tokenized_dir: Path, model_dir: Path, clock: Clock
     }
 
 
-def write_curve(path: Path, rows: list[dict[str, Any]]) -> None:
-    with atomic_path(path) as tmp, tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
@@ -313,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     apply_runtime(params.runtime)
     print("benchmark: timing training steps, then inference per batch size", flush=True)
     report = benchmark(params, args.tokenized, args.model_dir)
-    write_curve(args.curve, report["inference"]["by_batch_size"])
+    write_csv(args.curve, report["inference"]["by_batch_size"])
     write_json(args.metrics, report)
     t = report["training"]
     print(

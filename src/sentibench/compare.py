@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from sentibench.errors import UserError, run_cli
-from sentibench.revisions import WORKSPACE, Snapshot, snapshot
+from sentibench.revisions import WORKSPACE, Snapshot, flatten, snapshot
 
 DEFAULT_TOLERANCES = Path("tolerances.yaml")
 # Fingerprint fields that change timings; a difference in any makes timings not comparable.
@@ -78,8 +78,6 @@ def check_known(tolerances: dict[str, Tolerance], snapshots: Sequence[Snapshot],
 
 def env_mismatch(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str | None:
     """Why two environment fingerprints make timings incomparable, or None when they match."""
-    from sentibench.revisions import flatten
-
     if a is None or b is None:
         return "no metrics/env.json on " + ("both sides" if a is None and b is None else ("A" if a is None else "B"))
     left, right = flatten(a), flatten(b)

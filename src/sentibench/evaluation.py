@@ -8,7 +8,6 @@ exactly once, in file order, so the per-row predictions line up with the test sp
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sentibench.atomic import atomic_path, write_json
+from sentibench.atomic import write_csv, write_json
 from sentibench.errors import UserError, run_cli
 from sentibench.params import DEFAULT_PARAMS, EvaluateParams, load_params
 from sentibench.preprocess import DEFAULT_OUT as TOKENIZED_DIR
@@ -108,13 +107,6 @@ def evaluate_model(
     return report, records
 
 
-def write_predictions(path: Path, records: list[dict[str, Any]]) -> None:
-    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(records[0]))
-        writer.writeheader()
-        writer.writerows(records)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
@@ -127,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     apply_runtime(params.runtime)
     print(f"evaluate: scoring {args.model_dir} and the TF-IDF reference on the test split", flush=True)
     report, records = evaluate_model(args.model_dir, args.tokenized, params.evaluate)
-    write_predictions(args.predictions, records)
+    write_csv(args.predictions, records)
     write_json(args.metrics, report)
     print(
         f"evaluate: test accuracy {report['accuracy']:.4f} (reference {report['reference']['accuracy']:.4f}), "

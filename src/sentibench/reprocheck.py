@@ -18,12 +18,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from sentibench.errors import UserError, run_cli
 from sentibench.profile import apply_profile
+from sentibench.revisions import flatten
 
 QUALITY_OUTPUTS = (
     "metrics/data.json",
@@ -97,17 +97,9 @@ def kill_after_first_checkpoint(repo: Path, log: Path, timeout: float = 1800) ->
         raise UserError(f"no checkpoint appeared in {timeout:.0f} s in {repo}; see {log}")
 
 
-def _flatten(data: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(data, dict):
-        for key, value in data.items():
-            yield from _flatten(value, f"{prefix}{key}.")
-    else:
-        yield prefix.rstrip("."), data
-
-
 def _json_differences(name: str, a: Path, b: Path) -> list[str]:
     try:
-        left, right = dict(_flatten(json.loads(a.read_text()))), dict(_flatten(json.loads(b.read_text())))
+        left, right = flatten(json.loads(a.read_text())), flatten(json.loads(b.read_text()))
     except ValueError:
         return [f"{name}: differs (not valid JSON)"]
     out = []
