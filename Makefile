@@ -19,7 +19,7 @@ repro: setup
 	PATH="$(abspath $(BIN)):$$PATH" dvc repro
 
 lint: setup
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests benchmark
 
 test: lint
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
