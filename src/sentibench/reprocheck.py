@@ -68,9 +68,29 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
-def run_pipeline(repo: Path, log: Path) -> None:
+def run_pipeline(repo: Path, log: Path, image: str | None = None) -> None:
+    """`dvc repro` in the copy, on the host or, with `image`, inside that container as its own user."""
+    command = ["dvc", "repro"]
+    if image:
+        image_id = subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{.Id}}", image], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        if not image_id:
+            raise UserError(f"docker image {image} not found; build it first (see the README)")
+        subprocess.run(["chown", "-R", "1000:1000", str(repo)], check=True)
+        command = [
+            "docker",
+            "run",
+            "--rm",
+            "-v",
+            f"{repo}:/work",
+            "-e",
+            f"SENTIBENCH_IMAGE_ID={image_id}",
+            image,
+            *command,
+        ]
     with log.open("a") as out:
-        done = subprocess.run(["dvc", "repro"], cwd=repo, env=_env(), stdout=out, stderr=subprocess.STDOUT, check=False)
+        done = subprocess.run(command, cwd=repo, env=_env(), stdout=out, stderr=subprocess.STDOUT, check=False)
     if done.returncode != 0:
         raise UserError(f"dvc repro failed in {repo} (exit {done.returncode}); see {log}")
 
@@ -191,8 +211,8 @@ def compare_runs(a: Path, b: Path) -> tuple[int, list[str]]:
     return compared, differences
 
 
-def repro_check(repo: Path, workdir: Path, profile: str | None, resume: bool) -> list[str]:
-    """Run the scenario and return the differences ([] means reproducible)."""
+def repro_check(repo: Path, workdir: Path, profile: str | None, resume: bool, image: str | None = None) -> list[str]:
+    """Run the scenario and return the differences ([] means reproducible); with `image`, run 2 is in it."""
     runs = ["run1", "run2", *(["resumed"] if resume else [])]
     for name in runs:
         copy = workdir / name
@@ -202,9 +222,10 @@ def repro_check(repo: Path, workdir: Path, profile: str | None, resume: bool) ->
             step = kill_after_first_checkpoint(copy, log)
             print(f"repro-check: {name}: killed with SIGKILL after checkpoint-{step}; rerunning dvc repro", flush=True)
         else:
-            print(f"repro-check: {name}: dvc repro from scratch in {copy}", flush=True)
+            where = f"in docker image {image}" if image and name == "run2" else "on the host"
+            print(f"repro-check: {name}: dvc repro from scratch {where}, in {copy}", flush=True)
         started = time.perf_counter()
-        run_pipeline(copy, log)
+        run_pipeline(copy, log, image if name == "run2" else None)
         print(f"repro-check: {name}: done in {time.perf_counter() - started:.0f} s", flush=True)
     differences: list[str] = []
     for other in runs[1:]:
@@ -224,13 +245,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--profile", help="apply profiles/NAME.yaml in the copies (e.g. ci: a small config)")
     parser.add_argument("--resume", action="store_true", help="also kill a run after a checkpoint and resume it")
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it, instead of a temporary one")
+    parser.add_argument(
+        "--docker", metavar="IMAGE", help="run the second run inside this image (docker/Dockerfile.cpu)"
+    )
     args = parser.parse_args(argv)
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-        differences = repro_check(args.repo.resolve(), args.keep, args.profile, args.resume)
+        differences = repro_check(args.repo.resolve(), args.keep, args.profile, args.resume, args.docker)
     else:
         with tempfile.TemporaryDirectory(prefix="sentibench-repro-") as tmp:
-            differences = repro_check(args.repo.resolve(), Path(tmp), args.profile, args.resume)
+            differences = repro_check(args.repo.resolve(), Path(tmp), args.profile, args.resume, args.docker)
     if differences:
         for line in differences:
             print(f"repro-check: DIFFERS {line}")

@@ -217,6 +217,15 @@ def mean_logged_loss(log_history: list[dict[str, Any]]) -> float | None:
     return total / steps if steps else None
 
 
+def drop_loading_flags(config_file: Path) -> None:
+    """Transformers records how the tokenizer was loaded (local_files_only follows HF_HUB_OFFLINE), which
+    is a property of the run's environment, not of the tokenizer; without it, a container that runs
+    offline and a host that does not save the same bytes."""
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config.pop("local_files_only", None)
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def final_evaluation(trainer: Any) -> dict[str, Any]:
     """The evaluation at the last step: the Trainer's own when it made one there, else a new one."""
     evals = [entry for entry in trainer.state.log_history if "eval_accuracy" in entry]
@@ -284,6 +293,7 @@ def train(
             trainer.save_model(str(tmp))
             (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; the params say the same in text
             tokenizer.save_pretrained(str(tmp))
+            drop_loading_flags(tmp / "tokenizer_config.json")
         record["complete"] = True
         (checkpoints / RUN_FILE).write_text(json.dumps(record, indent=2))
 

@@ -1,0 +1,8 @@
+#!/bin/sh
+# `docker run IMAGE COMMAND`: sentibench's own commands go to its CLI, anything else (dvc, pytest, bash) runs as is.
+case "${1:-}" in
+  prepare|preprocess|train|evaluate|profile|repro-check|compare|history|aggregate|benchmark|levers)
+    exec sentibench "$@" ;;
+  "") exec sentibench ;;
+  *) exec "$@" ;;
+esac
