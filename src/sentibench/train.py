@@ -81,6 +81,11 @@ def newest_checkpoint(checkpoints: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
+def write_record(checkpoints: Path, record: dict[str, Any]) -> None:
+    """The run record beside the checkpoints: fingerprint, baseline evaluation, completion."""
+    (checkpoints / RUN_FILE).write_text(json.dumps(record, indent=2))
+
+
 def find_resume(checkpoints: Path, fingerprint: str) -> tuple[Path | None, dict[str, Any]]:
     """The checkpoint to resume from and its run record; (None, {}) when training starts afresh."""
     try:
@@ -102,7 +107,7 @@ def resume_point(checkpoints: Path, fingerprint: str) -> tuple[Path | None, dict
     shutil.rmtree(checkpoints, ignore_errors=True)
     checkpoints.mkdir(parents=True)
     record = {"fingerprint": fingerprint}
-    (checkpoints / RUN_FILE).write_text(json.dumps(record, indent=2))
+    write_record(checkpoints, record)
     return None, record
 
 
@@ -279,7 +284,7 @@ def train(
             print("train: evaluating the untrained model (baseline)", flush=True)
         record["baseline"] = trainer.evaluate()
         if is_main:
-            (checkpoints / RUN_FILE).write_text(json.dumps(record, indent=2))
+            write_record(checkpoints, record)
     else:
         print(f"train: resuming from {checkpoint}", flush=True)
     started = time.perf_counter()
@@ -295,11 +300,13 @@ def train(
             tokenizer.save_pretrained(str(tmp))
             drop_loading_flags(tmp / "tokenizer_config.json")
         record["complete"] = True
-        (checkpoints / RUN_FILE).write_text(json.dumps(record, indent=2))
+        write_record(checkpoints, record)
 
     epochs = params.train.epochs
-    real_tokens = sum(len(ids) for ids in dataset["train"]["input_ids"]) * epochs
     train_rows = len(dataset["train"])
+    # A resumed run's wall time covers only the steps it ran, so its rates count only those steps.
+    share = (output.global_step - (resume_step or 0)) / output.global_step
+    real_tokens = sum(len(ids) for ids in dataset["train"]["input_ids"]) * epochs * share
     metrics = {
         "train_loss": mean_logged_loss(trainer.state.log_history),
         "baseline_eval_accuracy": record["baseline"]["eval_accuracy"],
@@ -315,7 +322,7 @@ def train(
     }
     timing = {
         "train_runtime_s": round(output.metrics["train_runtime"], 3),
-        "train_samples_per_second": round(train_rows * epochs / wall, 3),
+        "train_samples_per_second": round(train_rows * epochs * share / wall, 3),
         "train_tokens_per_second": round(real_tokens / wall, 1),
         "resumed_from_step": resume_step or 0,
         **runtime_info(),
