@@ -14,6 +14,7 @@ COMMANDS = {
     "evaluate": "sentibench.evaluation",
     "profile": "sentibench.profile",
     "repro-check": "sentibench.reprocheck",
+    "gpu-check": "sentibench.gpucheck",
     "compare": "sentibench.compare",
     "history": "sentibench.history",
     "aggregate": "sentibench.aggregate",

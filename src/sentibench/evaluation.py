@@ -30,11 +30,14 @@ DEFAULT_PREDICTIONS = Path("results/predictions.csv")
 
 
 def load_saved(model_dir: Path) -> tuple[Any, Any]:
+    """The trained model in eval mode, on the GPU where there is one (as training ran), and its tokenizer."""
+    import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     if not (model_dir / "model.safetensors").is_file():
         raise UserError(f"{model_dir}: no model.safetensors; run the train stage first")
     model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), use_safetensors=True)
+    model.to("cuda" if torch.cuda.is_available() else "cpu")
     return model.eval(), AutoTokenizer.from_pretrained(str(model_dir))
 
 

@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sentibench.errors import UserError, run_cli
 from sentibench.profile import apply_profile
@@ -68,20 +69,27 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
-def run_pipeline(repo: Path, log: Path, image: str | None = None) -> None:
+def image_summary(image: str) -> tuple[str, str]:
+    """The image's id and size, as repro-check reports them; a clear error if it was never built."""
+    inspect = ["docker", "image", "inspect", "--format", "{{.Id}} {{.Size}}", image]
+    shown = subprocess.run(inspect, capture_output=True, text=True, check=False).stdout.split()
+    if len(shown) != 2:
+        raise UserError(f"docker image {image} not found; build it first (see the README's Docker section)")
+    return shown[0], f"{int(shown[1]) / 1e9:.2f} GB"
+
+
+def run_pipeline(repo: Path, log: Path, image: str | None = None, gpus: bool = False) -> None:
     """`dvc repro` in the copy, on the host or, with `image`, inside that container as its own user."""
     command = ["dvc", "repro"]
     if image:
-        image_id = subprocess.run(
-            ["docker", "image", "inspect", "--format", "{{.Id}}", image], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        if not image_id:
-            raise UserError(f"docker image {image} not found; build it first (see the README)")
+        image_id, size = image_summary(image)
+        print(f"docker image {image}: id {image_id}, size {size}", flush=True)
         subprocess.run(["chown", "-R", "1000:1000", str(repo)], check=True)
         command = [
             "docker",
             "run",
             "--rm",
+            *(["--gpus", "all"] if gpus else []),
             "-v",
             f"{repo}:/work",
             "-e",
@@ -92,7 +100,8 @@ def run_pipeline(repo: Path, log: Path, image: str | None = None) -> None:
     with log.open("a") as out:
         done = subprocess.run(command, cwd=repo, env=_env(), stdout=out, stderr=subprocess.STDOUT, check=False)
     if done.returncode != 0:
-        raise UserError(f"dvc repro failed in {repo} (exit {done.returncode}); see {log}")
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise UserError(f"dvc repro failed in {repo} (exit {done.returncode}): {tail[0]}; see {log}")
 
 
 def kill_after_first_checkpoint(repo: Path, log: Path, timeout: float = 1800) -> int:
@@ -117,20 +126,26 @@ def kill_after_first_checkpoint(repo: Path, log: Path, timeout: float = 1800) ->
         raise UserError(f"no checkpoint appeared in {timeout:.0f} s in {repo}; see {log}")
 
 
-def _json_differences(name: str, a: Path, b: Path) -> list[str]:
+def value_differences(a: Path, b: Path) -> list[tuple[str, Any, Any]] | None:
+    """(key, value in a, value in b) for every flattened key whose values differ; None if either isn't JSON."""
     try:
         left, right = flatten(json.loads(a.read_text())), flatten(json.loads(b.read_text()))
     except ValueError:
+        return None
+    return [(k, left.get(k), right.get(k)) for k in sorted(set(left) | set(right)) if left.get(k) != right.get(k)]
+
+
+def describe_difference(name: str, key: str, x: Any, y: Any) -> str:
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (x, y))
+    delta = f" (delta {y - x:+.3g})" if numeric else ""
+    return f"{name}: {key}: {x!r} vs {y!r}{delta}"
+
+
+def _json_differences(name: str, a: Path, b: Path) -> list[str]:
+    found = value_differences(a, b)
+    if found is None:
         return [f"{name}: differs (not valid JSON)"]
-    out = []
-    for key in sorted(set(left) | set(right)):
-        x, y = left.get(key), right.get(key)
-        if x == y:
-            continue
-        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (x, y))
-        delta = f" (delta {y - x:+.3g})" if numeric else ""
-        out.append(f"{name}: {key}: {x!r} vs {y!r}{delta}")
-    return out or [f"{name}: same values, different bytes"]
+    return [describe_difference(name, *entry) for entry in found] or [f"{name}: same values, different bytes"]
 
 
 def _csv_differences(name: str, a: Path, b: Path) -> list[str]:

@@ -1,0 +1,128 @@
+"""`sentibench gpu-check`: run the pipeline on a GPU and hold its numbers to the CPU run's.
+
+GPU kernels sum in other orders than CPU ones, so the two runs cannot be byte-identical; what the
+suite promises is that the conclusion holds: the same data, and every accuracy within one percentage
+point of the CPU run (by default the committed `metrics/`, the default config's). Every other difference
+(losses, predictions, timings) is printed so a reader sees how far the runs drifted, not only
+whether they passed. The run happens in a fresh copy of the repository, directly on this host or
+with `--docker IMAGE` inside the CUDA image (`docker run --gpus all`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sentibench.errors import UserError, run_cli
+from sentibench.reprocheck import copy_repo, describe_difference, file_differences, run_pipeline, value_differences
+
+ACCURACY_TOLERANCE = 0.01
+SAME_DATA = ("data.json", "preprocess.json")  # written before any GPU work: must match exactly
+QUALITY_METRICS = (*SAME_DATA, "train.json", "eval.json")
+INFORMATIONAL = ("train_timing.json",)
+
+
+def is_accuracy(key: str) -> bool:
+    return key.rsplit(".", 1)[-1].endswith("accuracy")
+
+
+def judge(name: str, key: str, cpu: Any, gpu: Any, tolerance: float) -> bool:
+    """True when a difference breaks the promise: other data, or an accuracy off by more than `tolerance`."""
+    if name in SAME_DATA:
+        return True
+    if not is_accuracy(key):
+        return False
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (cpu, gpu)):
+        return True
+    return abs(gpu - cpu) > tolerance + 1e-12
+
+
+def compare_metrics(cpu: Path, gpu: Path, tolerance: float = ACCURACY_TOLERANCE) -> tuple[list[str], list[str]]:
+    """(failures, other differences) between two metrics folders, each line naming file, key and delta."""
+    failures: list[str] = []
+    differences: list[str] = []
+    for name in (*QUALITY_METRICS, *INFORMATIONAL):
+        a, b = cpu / name, gpu / name
+        if not a.is_file() or not b.is_file():
+            (failures if name in QUALITY_METRICS else differences).append(
+                f"{name}: missing in the {'CPU' if not a.is_file() else 'GPU'} run"
+            )
+            continue
+        found = value_differences(a, b)
+        if found is None:
+            failures.append(f"{name}: not valid JSON")
+            continue
+        for key, x, y in found:
+            failing = name in QUALITY_METRICS and judge(name, key, x, y, tolerance)
+            (failures if failing else differences).append(describe_difference(name, key, x, y))
+    return failures, differences
+
+
+def require_gpu(env_file: Path) -> str:
+    """The GPU the run used, from its env.json; a run that fell back to the CPU proves nothing."""
+    try:
+        gpu = json.loads(env_file.read_text()).get("gpu")
+    except (OSError, ValueError) as err:
+        raise UserError(f"{env_file}: cannot read the run's environment ({err})") from err
+    if not gpu:
+        raise UserError(f"{env_file}: the run saw no GPU (torch.cuda.is_available() was false); nothing to compare")
+    return f"{gpu['name']} x{gpu['count']}"
+
+
+def gpu_check(
+    repo: Path, workdir: Path, reference: Path, profile: str | None, image: str | None, tolerance: float
+) -> list[str]:
+    """Run the pipeline on the GPU in a copy of `repo` and return the failures ([] means it agrees)."""
+    copy = workdir / "gpu"
+    copy_repo(repo, copy, profile)
+    where = f"in docker image {image} (--gpus all)" if image else "on this host"
+    print(f"gpu-check: dvc repro from scratch {where}, in {copy}", flush=True)
+    started = time.perf_counter()
+    run_pipeline(copy, workdir / "gpu.log", image, gpus=True)
+    print(f"gpu-check: done in {time.perf_counter() - started:.0f} s on {require_gpu(copy / 'metrics/env.json')}")
+    failures, differences = compare_metrics(reference, copy / "metrics", tolerance)
+    differences += file_differences(
+        "results/predictions.csv", reference.parent / "results/predictions.csv", copy / "results/predictions.csv"
+    )
+    for line in differences:
+        print(f"gpu-check: differs {line}")
+    print(f"gpu-check: {len(differences)} differences printed, {len(failures)} beyond tolerance", flush=True)
+    return failures
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repo", type=Path, default=Path())
+    parser.add_argument("--profile", help="apply profiles/NAME.yaml in the copy; needs --reference")
+    parser.add_argument("--reference", type=Path, help="the CPU run's metrics folder (default: REPO/metrics)")
+    parser.add_argument("--docker", metavar="IMAGE", help="run inside this image with --gpus all")
+    parser.add_argument("--tolerance", type=float, default=ACCURACY_TOLERANCE, help="largest accuracy gap (0.01)")
+    parser.add_argument("--keep", type=Path, help="run in this folder and keep it, instead of a temporary one")
+    args = parser.parse_args(argv)
+    repo = args.repo.resolve()
+    if args.profile and not args.reference:
+        raise UserError("--profile needs --reference: the committed metrics/ are the default config's")
+    reference = (args.reference or repo / "metrics").resolve()
+    if not (reference / "eval.json").is_file():
+        raise UserError(f"{reference}: no eval.json; give the CPU run's metrics folder with --reference")
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        failures = gpu_check(repo, args.keep.resolve(), reference, args.profile, args.docker, args.tolerance)
+    else:
+        with tempfile.TemporaryDirectory(prefix="sentibench-gpu-") as tmp:
+            failures = gpu_check(repo, Path(tmp), reference, args.profile, args.docker, args.tolerance)
+    if failures:
+        for line in failures:
+            print(f"gpu-check: FAILS {line}")
+        raise SystemExit(1)
+    print(f"gpu-check: every accuracy within {args.tolerance * 100:g} percentage point(s) of the CPU run")
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

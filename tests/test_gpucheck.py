@@ -1,0 +1,88 @@
+"""gpu-check's verdicts: same data, accuracies within one point, every other difference printed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sentibench import gpucheck
+from sentibench.errors import UserError
+
+CPU = {
+    "data.json": {"rows": {"train": 300}, "sha256": {"train": "abc"}},
+    "preprocess.json": {"train": {"rows_out": 300}},
+    "train.json": {"eval_accuracy": 0.80, "train_loss": 0.40},
+    "eval.json": {"accuracy": 0.8175, "loss": 0.43, "reference": {"accuracy": 0.8475}},
+    "train_timing.json": {"device": "cpu", "train_runtime_s": 275.0},
+}
+
+
+def write_metrics(folder: Path, changes: dict[str, dict[str, Any]] | None = None) -> Path:
+    folder.mkdir(parents=True)
+    for name, values in CPU.items():
+        (folder / name).write_text(json.dumps({**values, **(changes or {}).get(name, {})}))
+    return folder
+
+
+def test_accuracies_within_a_point_pass_and_every_other_difference_is_printed(tmp_path: Path) -> None:
+    cpu = write_metrics(tmp_path / "cpu")
+    gpu = write_metrics(
+        tmp_path / "gpu",
+        {
+            "train.json": {"eval_accuracy": 0.81, "train_loss": 0.39},
+            "eval.json": {"accuracy": 0.825, "loss": 0.42},
+            "train_timing.json": {"device": "NVIDIA H200", "train_runtime_s": 55.0},
+        },
+    )
+    failures, differences = gpucheck.compare_metrics(cpu, gpu)
+    assert failures == []
+    assert "train.json: eval_accuracy: 0.8 vs 0.81 (delta +0.01)" in differences
+    assert "eval.json: accuracy: 0.8175 vs 0.825 (delta +0.0075)" in differences
+    assert "train_timing.json: device: 'cpu' vs 'NVIDIA H200'" in differences
+    assert len(differences) == 6
+
+
+def test_an_accuracy_beyond_the_tolerance_fails(tmp_path: Path) -> None:
+    cpu = write_metrics(tmp_path / "cpu")
+    gpu = write_metrics(tmp_path / "gpu", {"eval.json": {"reference": {"accuracy": 0.83}}})
+    failures, _ = gpucheck.compare_metrics(cpu, gpu)
+    assert failures == ["eval.json: reference.accuracy: 0.8475 vs 0.83 (delta -0.0175)"]
+    assert gpucheck.compare_metrics(cpu, gpu, tolerance=0.02)[0] == []
+
+
+def test_other_data_fails_even_when_accuracy_agrees(tmp_path: Path) -> None:
+    cpu = write_metrics(tmp_path / "cpu")
+    gpu = write_metrics(tmp_path / "gpu", {"data.json": {"sha256": {"train": "def"}}})
+    failures, _ = gpucheck.compare_metrics(cpu, gpu)
+    assert failures == ["data.json: sha256.train: 'abc' vs 'def'"]
+
+
+def test_a_missing_quality_file_fails_and_a_missing_timing_file_is_reported(tmp_path: Path) -> None:
+    cpu = write_metrics(tmp_path / "cpu")
+    gpu = write_metrics(tmp_path / "gpu")
+    (gpu / "eval.json").unlink()
+    (gpu / "train_timing.json").unlink()
+    failures, differences = gpucheck.compare_metrics(cpu, gpu)
+    assert failures == ["eval.json: missing in the GPU run"]
+    assert differences == ["train_timing.json: missing in the GPU run"]
+
+
+def test_a_run_that_saw_no_gpu_is_refused(tmp_path: Path) -> None:
+    env = tmp_path / "env.json"
+    env.write_text(json.dumps({"gpu": None}))
+    with pytest.raises(UserError, match="saw no GPU"):
+        gpucheck.require_gpu(env)
+    env.write_text(json.dumps({"gpu": {"name": "NVIDIA H200", "count": 1}}))
+    assert gpucheck.require_gpu(env) == "NVIDIA H200 x1"
+
+
+def test_cli_needs_a_reference_for_a_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sentibench.errors import run_cli
+
+    assert run_cli(gpucheck.main, ["--profile", "ci"]) == 2
+    assert "--profile needs --reference" in capsys.readouterr().err
+    assert run_cli(gpucheck.main, ["--reference", str(tmp_path)]) == 2
+    assert f"{tmp_path.resolve()}: no eval.json" in capsys.readouterr().err
