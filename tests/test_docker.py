@@ -1,0 +1,60 @@
+"""The Dockerfiles' contract, checked without a Docker engine: lint, pinned bases, locks, entrypoint."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sentibench.cli import COMMANDS
+
+REPO = Path(__file__).resolve().parents[1]
+DOCKERFILES = [REPO / "docker" / "Dockerfile.cpu", REPO / "docker" / "Dockerfile.cuda"]
+
+
+def test_hadolint_passes_on_both_dockerfiles() -> None:
+    hadolint = Path(sys.executable).with_name("hadolint")
+    done = subprocess.run([str(hadolint), *map(str, DOCKERFILES)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_base_is_pinned_by_digest_and_nothing_is_pulled_for_the_frontend(dockerfile: Path) -> None:
+    text = dockerfile.read_text()
+    assert re.search(r"^ARG BASE_IMAGE=\S+@sha256:[0-9a-f]{64}$", text, re.MULTILINE)
+    assert "# syntax=" not in text  # a syntax line pulls a frontend image from a registry
+    assert re.search(r"^USER 1000:1000$", text, re.MULTILINE)
+
+
+LOCKS = ["requirements.lock", "requirements-cuda.lock"]
+
+
+@pytest.mark.parametrize(("dockerfile", "lock"), list(zip(DOCKERFILES, LOCKS, strict=True)))
+def test_each_image_installs_its_lock_from_local_wheels_only(dockerfile: Path, lock: str) -> None:
+    text = dockerfile.read_text()
+    assert f"--no-index --find-links /wheels --requirement {lock}" in text
+
+
+def test_the_cuda_lock_adds_only_pins_to_the_cpu_lock() -> None:
+    pins = (REPO / "requirements.lock").read_text().splitlines()
+    cpu = {line.split("==")[0].lower() for line in pins if "==" in line}
+    lines = [line for line in (REPO / "requirements-cuda.lock").read_text().splitlines() if not line.startswith("#")]
+    assert lines[0] == "-r requirements.lock"
+    added = [line.split("==")[0].lower() for line in lines[1:]]
+    assert all("==" in line for line in lines[1:])
+    assert not set(added) & cpu, "a CUDA pin would override a CPU lock pin"
+    assert {"triton", "nvidia-cudnn-cu13"} <= set(added)
+
+
+def test_the_cuda_build_refuses_a_torch_without_cuda() -> None:
+    assert "assert torch.version.cuda" in DOCKERFILES[1].read_text()
+    assert "assert not torch.version.cuda" in DOCKERFILES[0].read_text()
+
+
+def test_entrypoint_hands_every_cli_command_to_sentibench() -> None:
+    script = (REPO / "docker" / "entrypoint.sh").read_text()
+    [case] = re.findall(r"^\s*([a-z|-]+)\)\s*$", script, re.MULTILINE)
+    assert set(case.split("|")) == set(COMMANDS)
