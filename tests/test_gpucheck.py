@@ -86,3 +86,13 @@ def test_cli_needs_a_reference_for_a_profile(tmp_path: Path, capsys: pytest.Capt
     assert "--profile needs --reference" in capsys.readouterr().err
     assert run_cli(gpucheck.main, ["--reference", str(tmp_path)]) == 2
     assert f"{tmp_path.resolve()}: no eval.json" in capsys.readouterr().err
+
+
+def test_predictions_report_how_many_labels_changed(tmp_path: Path) -> None:
+    header = "row,actual,predicted,p_positive\n"
+    (tmp_path / "cpu.csv").write_text(header + "0,positive,positive,0.9\n1,negative,positive,0.6\n")
+    (tmp_path / "gpu.csv").write_text(header + "0,positive,positive,0.8\n1,negative,negative,0.4\n")
+    assert gpucheck.label_differences(tmp_path / "cpu.csv", tmp_path / "gpu.csv") == [
+        "predictions.csv: 1 of 2 predicted labels differ"
+    ]
+    assert gpucheck.label_differences(tmp_path / "cpu.csv", tmp_path / "cpu.csv") == []

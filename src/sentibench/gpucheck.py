@@ -11,6 +11,7 @@ with `--docker IMAGE` inside the CUDA image (`docker run --gpus all`).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 import tempfile
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sentibench.errors import UserError, run_cli
-from sentibench.reprocheck import copy_repo, describe_difference, file_differences, run_pipeline, value_differences
+from sentibench.reprocheck import copy_repo, describe_difference, run_pipeline, value_differences
 
 ACCURACY_TOLERANCE = 0.01
 SAME_DATA = ("data.json", "preprocess.json")  # written before any GPU work: must match exactly
@@ -64,6 +65,18 @@ def compare_metrics(cpu: Path, gpu: Path, tolerance: float = ACCURACY_TOLERANCE)
     return failures, differences
 
 
+def label_differences(cpu: Path, gpu: Path) -> list[str]:
+    """How many test rows changed their predicted label: probabilities always differ, labels tell more."""
+    if not cpu.is_file() or not gpu.is_file():
+        return [f"predictions.csv: missing in the {'CPU' if not cpu.is_file() else 'GPU'} run"]
+    with cpu.open(encoding="utf-8") as a, gpu.open(encoding="utf-8") as b:
+        left, right = list(csv.DictReader(a)), list(csv.DictReader(b))
+    if [r["row"] for r in left] != [r["row"] for r in right]:
+        return [f"predictions.csv: other rows ({len(left)} vs {len(right)})"]
+    changed = sum(x["predicted"] != y["predicted"] for x, y in zip(left, right, strict=True))
+    return [f"predictions.csv: {changed} of {len(left)} predicted labels differ"] if changed else []
+
+
 def require_gpu(env_file: Path) -> str:
     """The GPU the run used, from its env.json; a run that fell back to the CPU proves nothing."""
     try:
@@ -87,9 +100,7 @@ def gpu_check(
     run_pipeline(copy, workdir / "gpu.log", image, gpus=True)
     print(f"gpu-check: done in {time.perf_counter() - started:.0f} s on {require_gpu(copy / 'metrics/env.json')}")
     failures, differences = compare_metrics(reference, copy / "metrics", tolerance)
-    differences += file_differences(
-        "results/predictions.csv", reference.parent / "results/predictions.csv", copy / "results/predictions.csv"
-    )
+    differences += label_differences(reference.parent / "results/predictions.csv", copy / "results/predictions.csv")
     for line in differences:
         print(f"gpu-check: differs {line}")
     print(f"gpu-check: {len(differences)} differences printed, {len(failures)} beyond tolerance", flush=True)
