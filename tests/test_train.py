@@ -1,6 +1,7 @@
 """train: the tiny run's outputs, checkpoint validity, and resuming after an interruption."""
 
 import json
+import os
 
 import pytest
 from transformers import TrainerCallback
@@ -8,6 +9,8 @@ from transformers import TrainerCallback
 from conftest import write_params
 from sentibench import train as train_stage
 from sentibench.params import load_params
+
+ORIGINAL_CUBLAS_WORKSPACE = os.environ.get("CUBLAS_WORKSPACE_CONFIG")  # read at collection, before any run
 
 
 def test_tiny_run_writes_model_metrics_and_curves(tiny_run):
@@ -95,3 +98,11 @@ def test_mean_logged_loss_weights_each_log_by_its_span():
     ]
     assert train_stage.mean_logged_loss(history) == pytest.approx((5 * 1.0 + 5 * 0.5 + 2 * 0.2) / 12)
     assert train_stage.mean_logged_loss([{"eval_loss": 1.0, "step": 3}]) is None
+
+
+def test_deterministic_training_keeps_async_launches_and_its_cublas_workspace(tiny_run):
+    """The Trainer's full_determinism would set CUDA_LAUNCH_BLOCKING=1 and a 128 KiB cuBLAS workspace."""
+    from sentibench.runtime import CUBLAS_WORKSPACE
+
+    assert os.environ.get("CUDA_LAUNCH_BLOCKING") != "1"
+    assert os.environ.get("CUBLAS_WORKSPACE_CONFIG") in (CUBLAS_WORKSPACE, ORIGINAL_CUBLAS_WORKSPACE)
