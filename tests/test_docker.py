@@ -1,7 +1,8 @@
-"""The Dockerfiles' contract, checked without a Docker engine: lint, pinned bases, locks, entrypoint."""
+"""The Docker contract, checked without an engine: lint, pinned bases, locks, entrypoint, run commands."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from sentibench.cli import COMMANDS
+from sentibench.errors import UserError
+from sentibench.reprocheck import image_summary, run_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILES = [REPO / "docker" / "Dockerfile.cpu", REPO / "docker" / "Dockerfile.cuda"]
@@ -58,3 +61,44 @@ def test_entrypoint_hands_every_cli_command_to_sentibench() -> None:
     script = (REPO / "docker" / "entrypoint.sh").read_text()
     [case] = re.findall(r"^\s*([a-z|-]+)\)\s*$", script, re.MULTILINE)
     assert set(case.split("|")) == set(COMMANDS)
+
+
+FAKE_DOCKER = """#!/bin/sh
+echo "$@" >> "$(dirname "$0")/calls"
+case "$1 $2" in
+  "image inspect") echo "sha256:0123abcd 2110000000" ;;
+esac
+"""
+
+
+@pytest.fixture
+def fake_docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `docker` first on PATH that records its arguments: the commands are checked without an engine."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return bin_dir / "calls"
+
+
+@pytest.mark.parametrize("gpus", [False, True])
+def test_pipeline_in_a_container_mounts_the_copy_and_records_the_image(
+    tmp_path: Path, fake_docker: Path, gpus: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "copy"
+    repo.mkdir()
+    run_pipeline(repo, tmp_path / "log", image="sentibench:cuda", gpus=gpus)
+    run = fake_docker.read_text().splitlines()[-1].split()
+    assert run[:2] == ["run", "--rm"]
+    assert ("--gpus" in run) is gpus
+    assert f"{repo}:/work" in run
+    assert "SENTIBENCH_IMAGE_ID=sha256:0123abcd" in run
+    assert run[-3:] == ["sentibench:cuda", "dvc", "repro"]
+    assert "docker image sentibench:cuda: id sha256:0123abcd, size 2.11 GB" in capsys.readouterr().out
+
+
+def test_a_missing_image_is_one_clear_error(tmp_path: Path, fake_docker: Path) -> None:
+    (fake_docker.parent / "docker").write_text("#!/bin/sh\nexit 1\n")
+    with pytest.raises(UserError, match=r"docker image sentibench:cpu not found; build it first"):
+        image_summary("sentibench:cpu")

@@ -84,7 +84,8 @@ def run_pipeline(repo: Path, log: Path, image: str | None = None, gpus: bool = F
     if image:
         image_id, size = image_summary(image)
         print(f"docker image {image}: id {image_id}, size {size}", flush=True)
-        subprocess.run(["chown", "-R", "1000:1000", str(repo)], check=True)
+        if os.geteuid() == 0:  # the image runs as uid 1000, which must be able to write the copy
+            subprocess.run(["chown", "-R", "1000:1000", str(repo)], check=True)
         command = [
             "docker",
             "run",
