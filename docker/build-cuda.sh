@@ -9,6 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 image=${IMAGE:-sentibench:cuda}
 docker/build-image.sh cuda
-"$(command -v /usr/bin/docker docker | head -1)" run --rm "$image" python -c "import torch; assert torch.version.cuda; \
+docker run --rm "$image" python -c "import torch; assert torch.version.cuda; \
 print(f'build-cuda: torch {torch.__version__}, CUDA {torch.version.cuda}, GPU visible: {torch.cuda.is_available()}')"
 .venv/bin/sentibench repro-check --profile ci --docker "$image"

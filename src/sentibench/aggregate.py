@@ -18,7 +18,7 @@ from typing import Any
 from sentibench.atomic import write_json
 from sentibench.compare import Tolerance, render_table
 from sentibench.errors import UserError, run_cli
-from sentibench.revisions import Snapshot, git, snapshot
+from sentibench.revisions import Snapshot, git, is_number, snapshot
 
 SPREAD_SIGMAS = 2.0
 
@@ -31,7 +31,7 @@ def aggregate(snapshots: Sequence[Snapshot]) -> dict[str, Any]:
     stats = {}
     for name in sorted(names):
         values = [s.metrics[name] for s in snapshots]
-        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        if all(is_number(v) for v in values):
             stats[name] = {
                 "mean": statistics.fmean(values),
                 "std": statistics.stdev(values),

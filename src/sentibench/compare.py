@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from sentibench.errors import UserError, run_cli
-from sentibench.revisions import WORKSPACE, Snapshot, flatten, snapshot
+from sentibench.revisions import WORKSPACE, Snapshot, flatten, is_number, snapshot
 
 DEFAULT_TOLERANCES = Path("tolerances.yaml")
 # Fingerprint fields that change timings; a difference in any makes timings not comparable.
@@ -86,15 +86,11 @@ def env_mismatch(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str | No
     return "; ".join(diffs) if diffs else None
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def verdict(a: Any, b: Any, tolerance: Tolerance | None, timing_reason: str | None) -> tuple[str, str]:
     """The verdict for one metric and the tolerance it was judged with (as text)."""
     if a is None or b is None:
         return "not comparable", f"missing in {'A' if a is None else 'B'}"
-    if tolerance is None or not (_is_number(a) and _is_number(b)):
+    if tolerance is None or not (is_number(a) and is_number(b)):
         return ("same" if a == b else "changed"), ""
     allowed = tolerance.allowed(a)
     shown = f"±{tolerance.abs:g}" if tolerance.abs is not None else f"±{tolerance.rel:.0%}"
@@ -113,7 +109,7 @@ def compare(a: Snapshot, b: Snapshot, tolerances: dict[str, Tolerance]) -> list[
     for name in sorted(set(a.metrics) | set(b.metrics)):
         x, y = a.metrics.get(name), b.metrics.get(name)
         judged, tolerance_text = verdict(x, y, tolerances.get(name), reason)
-        numeric = _is_number(x) and _is_number(y)
+        numeric = is_number(x) and is_number(y)
         rows.append(
             {
                 "metric": name,

@@ -22,6 +22,7 @@ from typing import Any
 
 from sentibench.errors import UserError, run_cli
 from sentibench.reprocheck import copy_repo, describe_difference, run_pipeline, value_differences
+from sentibench.revisions import is_number
 
 ACCURACY_TOLERANCE = 0.01
 SAME_DATA = ("data.json", "preprocess.json")  # written before any GPU work: must match exactly
@@ -37,11 +38,17 @@ def judge(name: str, key: str, cpu: Any, gpu: Any, tolerance: float) -> bool:
     """True when a difference breaks the promise: other data, or an accuracy off by more than `tolerance`."""
     if name in SAME_DATA:
         return True
-    if not is_accuracy(key):
+    if name not in QUALITY_METRICS or not is_accuracy(key):
         return False
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (cpu, gpu)):
+    if not (is_number(cpu) and is_number(gpu)):
         return True
     return abs(gpu - cpu) > tolerance + 1e-12
+
+
+def missing(name: str, cpu: Path, gpu: Path) -> str | None:
+    if cpu.is_file() and gpu.is_file():
+        return None
+    return f"{name}: missing in the {'CPU' if not cpu.is_file() else 'GPU'} run"
 
 
 def compare_metrics(cpu: Path, gpu: Path, tolerance: float = ACCURACY_TOLERANCE) -> tuple[list[str], list[str]]:
@@ -50,25 +57,25 @@ def compare_metrics(cpu: Path, gpu: Path, tolerance: float = ACCURACY_TOLERANCE)
     differences: list[str] = []
     for name in (*QUALITY_METRICS, *INFORMATIONAL):
         a, b = cpu / name, gpu / name
-        if not a.is_file() or not b.is_file():
-            (failures if name in QUALITY_METRICS else differences).append(
-                f"{name}: missing in the {'CPU' if not a.is_file() else 'GPU'} run"
-            )
+        absent = missing(name, a, b)
+        if absent:
+            (failures if name in QUALITY_METRICS else differences).append(absent)
             continue
         found = value_differences(a, b)
         if found is None:
             failures.append(f"{name}: not valid JSON")
             continue
         for key, x, y in found:
-            failing = name in QUALITY_METRICS and judge(name, key, x, y, tolerance)
-            (failures if failing else differences).append(describe_difference(name, key, x, y))
+            line = describe_difference(name, key, x, y)
+            (failures if judge(name, key, x, y, tolerance) else differences).append(line)
     return failures, differences
 
 
 def label_differences(cpu: Path, gpu: Path) -> list[str]:
     """How many test rows changed their predicted label: probabilities always differ, labels tell more."""
-    if not cpu.is_file() or not gpu.is_file():
-        return [f"predictions.csv: missing in the {'CPU' if not cpu.is_file() else 'GPU'} run"]
+    absent = missing("predictions.csv", cpu, gpu)
+    if absent:
+        return [absent]
     with cpu.open(encoding="utf-8") as a, gpu.open(encoding="utf-8") as b:
         left, right = list(csv.DictReader(a)), list(csv.DictReader(b))
     if [r["row"] for r in left] != [r["row"] for r in right]:
@@ -98,7 +105,8 @@ def gpu_check(
     print(f"gpu-check: dvc repro from scratch {where}, in {copy}", flush=True)
     started = time.perf_counter()
     run_pipeline(copy, workdir / "gpu.log", image, gpus=True)
-    print(f"gpu-check: done in {time.perf_counter() - started:.0f} s on {require_gpu(copy / 'metrics/env.json')}")
+    device = require_gpu(copy / "metrics/env.json")
+    print(f"gpu-check: done in {time.perf_counter() - started:.0f} s on {device}")
     failures, differences = compare_metrics(reference, copy / "metrics", tolerance)
     differences += label_differences(reference.parent / "results/predictions.csv", copy / "results/predictions.csv")
     for line in differences:

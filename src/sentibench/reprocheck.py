@@ -24,7 +24,7 @@ from typing import Any
 
 from sentibench.errors import UserError, run_cli
 from sentibench.profile import apply_profile
-from sentibench.revisions import flatten
+from sentibench.revisions import flatten, is_number
 
 QUALITY_OUTPUTS = (
     "metrics/data.json",
@@ -137,8 +137,7 @@ def value_differences(a: Path, b: Path) -> list[tuple[str, Any, Any]] | None:
 
 
 def describe_difference(name: str, key: str, x: Any, y: Any) -> str:
-    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (x, y))
-    delta = f" (delta {y - x:+.3g})" if numeric else ""
+    delta = f" (delta {y - x:+.3g})" if is_number(x) and is_number(y) else ""
     return f"{name}: {key}: {x!r} vs {y!r}{delta}"
 
 

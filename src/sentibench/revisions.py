@@ -60,6 +60,11 @@ def read_text(repo: Path, commit: str, path: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
+def is_number(value: Any) -> bool:
+    """A metric value that can be subtracted: ints and floats, but not booleans (which are ints)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     """Nested mappings as dotted keys: {'reference': {'accuracy': 1}} -> {'reference.accuracy': 1}."""
     if isinstance(data, dict):
