@@ -14,14 +14,13 @@ import argparse
 import csv
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sentibench.errors import UserError, run_cli
-from sentibench.reprocheck import copy_repo, describe_difference, run_pipeline, value_differences
+from sentibench.reprocheck import copy_repo, describe_difference, run_pipeline, value_differences, work_folder
 from sentibench.revisions import is_number
 
 ACCURACY_TOLERANCE = 0.01
@@ -130,12 +129,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     reference = (args.reference or repo / "metrics").resolve()
     if not (reference / "eval.json").is_file():
         raise UserError(f"{reference}: no eval.json; give the CPU run's metrics folder with --reference")
-    if args.keep:
-        args.keep.mkdir(parents=True, exist_ok=True)
-        failures = gpu_check(repo, args.keep.resolve(), reference, args.profile, args.docker, args.tolerance)
-    else:
-        with tempfile.TemporaryDirectory(prefix="sentibench-gpu-") as tmp:
-            failures = gpu_check(repo, Path(tmp), reference, args.profile, args.docker, args.tolerance)
+    with work_folder(args.keep, "sentibench-gpu-") as workdir:
+        failures = gpu_check(repo, workdir, reference, args.profile, args.docker, args.tolerance)
     if failures:
         for line in failures:
             print(f"gpu-check: FAILS {line}")

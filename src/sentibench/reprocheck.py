@@ -9,6 +9,7 @@ to the uninterrupted run. Differences are printed per file and per metric, with 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +255,18 @@ def repro_check(repo: Path, workdir: Path, profile: str | None, resume: bool, im
     return differences
 
 
+@contextlib.contextmanager
+def work_folder(keep: Path | None, prefix: str) -> Iterator[Path]:
+    """`keep` (made if missing, left for inspection), or a temporary folder removed afterwards; absolute,
+    since it is mounted into containers."""
+    if keep:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep.resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield Path(tmp)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", type=Path, default=Path())
@@ -264,12 +277,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--docker", metavar="IMAGE", help="run the second run inside this image (docker/Dockerfile.cpu)"
     )
     args = parser.parse_args(argv)
-    if args.keep:
-        args.keep.mkdir(parents=True, exist_ok=True)
-        differences = repro_check(args.repo.resolve(), args.keep, args.profile, args.resume, args.docker)
-    else:
-        with tempfile.TemporaryDirectory(prefix="sentibench-repro-") as tmp:
-            differences = repro_check(args.repo.resolve(), Path(tmp), args.profile, args.resume, args.docker)
+    with work_folder(args.keep, "sentibench-repro-") as workdir:
+        differences = repro_check(args.repo.resolve(), workdir, args.profile, args.resume, args.docker)
     if differences:
         for line in differences:
             print(f"repro-check: DIFFERS {line}")
