@@ -20,6 +20,7 @@ repro: setup
 
 lint: setup
 	$(BIN)/ruff check src tests benchmark
+	PYTHONPATH=src $(BIN)/lint-imports
 
 test: lint
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest

@@ -3,7 +3,9 @@
 Reads params.yaml with plain YAML, builds the model from its config, and runs the seed's protocol
 (an evaluation before training, then Trainer.train() with the same TrainingArguments) on the
 tokenised data of the pipeline. No DVCLive, no checkpoint bookkeeping, no fingerprints, no metrics
-files. Prints the Trainer's train_runtime, which `overhead.py` compares with the train stage's.
+files. The speed levers come from sentibench's one registry, so a lever that is on in params.yaml
+is on here too and the overhead comparison stays like for like. Prints the Trainer's train_runtime,
+which `overhead.py` compares with the train stage's.
 """
 
 import json
@@ -25,7 +27,12 @@ from transformers import (
     set_seed,
 )
 
-params = yaml.safe_load(Path(sys.argv[1] if len(sys.argv) > 1 else "params.yaml").read_text(encoding="utf-8"))
+from sentibench.core.levers import trainer_arguments
+from sentibench.core.params import load_params
+
+params_file = Path(sys.argv[1] if len(sys.argv) > 1 else "params.yaml")
+params = yaml.safe_load(params_file.read_text(encoding="utf-8"))
+levers = trainer_arguments(load_params(params_file))
 model_p, train_p = params["model"], params["train"]
 torch.set_num_threads(params["runtime"]["threads"])
 torch.use_deterministic_algorithms(params["runtime"]["deterministic"])  # as the train stage; full_determinism stays off
@@ -66,6 +73,7 @@ with tempfile.TemporaryDirectory() as out:
         full_determinism=False,
         report_to="none",
         average_tokens_across_devices=False,
+        **levers,
     )
     trainer = Trainer(
         model=model,

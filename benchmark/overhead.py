@@ -30,7 +30,7 @@ with tempfile.TemporaryDirectory(prefix="sentibench-overhead-") as tmp:
     params["train"]["epochs"] = args.epochs
     (tmp / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": "src"}
-    stage = [sys.executable, "-m", "sentibench.train", "--params", str(tmp / "params.yaml")]
+    stage = [sys.executable, "-m", "sentibench.stages.train", "--params", str(tmp / "params.yaml")]
     stage += [
         a
         for flag, name in (

@@ -57,7 +57,7 @@ def tiny_params_file(tmp_path: Path) -> Path:
 
 def run_stages(root: Path, params: Path) -> Path:
     """prepare, preprocess, train and evaluate in-process, every output under `root`."""
-    from sentibench import evaluation, prepare, preprocess, train
+    from sentibench.stages import evaluation, prepare, preprocess, train
 
     p = str(params)
     prepare.main(["--params", p, "--out", str(root / "prepared"), "--metrics", str(root / "data.json")])

@@ -1,5 +1,6 @@
 """benchmark: every field on the tiny config, warm-up excluded, padding efficiency and FLOPs by hand."""
 
+import dataclasses
 import itertools
 import json
 
@@ -8,9 +9,11 @@ import torch
 from transformers import BertConfig
 
 from conftest import write_params
-from sentibench import benchmark
-from sentibench.levers import table, variants
-from sentibench.params import load_params
+from sentibench.bench import benchmark, flops
+from sentibench.bench.levers import table
+from sentibench.bench.stats import Stats, summarise
+from sentibench.core.levers import LEVERS, lever_values, variants
+from sentibench.core.params import load_params
 
 QUICK = {
     "warmup_steps": 2,
@@ -43,11 +46,12 @@ def test_stage_writes_every_field(tiny_run, tmp_path):
     report = json.loads(metrics.read_text())
     training = report["training"]
     for key in ("samples_per_second", "tokens_per_second", "padded_tokens_per_second", "step_seconds"):
-        assert set(training[key]) == {"median", "p10", "p90", "min", "max", "mean", "stdev", "n"}
+        assert set(training[key]) == {f.name for f in dataclasses.fields(Stats)}
         assert training[key]["n"] == 4
+    assert len(training["step_seconds"]["warmup"]) == 2 and training["step_seconds"]["unit"] == "s"
     assert training["tokens_per_second"]["median"] < training["padded_tokens_per_second"]["median"]
     assert 0 < training["padding_efficiency"] <= 1
-    assert 0 < training["model_flops_utilisation"] < 1
+    assert 0 < training["model_flops_utilisation_real_tokens"] < training["model_flops_utilisation"] < 1
     assert training["peak_matmul_flops_per_second"] > training["achieved_flops_per_second"] > 0
     inference = report["inference"]
     assert [r["batch_size"] for r in inference["by_batch_size"]] == [1, 4]
@@ -69,8 +73,8 @@ def test_a_slow_first_step_is_warm_up_not_measured(tiny_run, tmp_path):
         return tick * 0.01 + (100.0 if tick >= slow_first_end else 0.0)
 
     params = load_params(write_params(tmp_path / "params.yaml", {"benchmark": {**QUICK, "warmup_steps": 1}}))
-    from sentibench.modeling import load_tokenizer
-    from sentibench.train import load_tokenized
+    from sentibench.core.modeling import load_tokenizer
+    from sentibench.stages.train import load_tokenized
 
     training = benchmark.measure_training(
         params, load_tokenized(tiny_run / "tokenized"), load_tokenizer(params.model), clock
@@ -90,25 +94,29 @@ def test_padding_efficiency_of_hand_made_batches():
 def test_bert_flops_per_token_match_a_hand_count():
     config = BertConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2)
     # per layer: QKV+output 4*64*64, feed-forward 2*64*128, attention 2*10*64; x2 FLOPs per MAC, x2 layers
-    assert benchmark.bert_forward_flops_per_token(config, 10) == 2 * 2 * (16384 + 16384 + 1280)
-    assert benchmark.training_flops_per_token(config, 10) == 3 * 136192
+    assert flops.bert_forward_flops_per_token(config, 10) == 2 * 2 * (16384 + 16384 + 1280)
+    assert flops.training_flops_per_token(config, 10) == 3 * 136192
     rbt3 = BertConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=3)
-    assert benchmark.bert_forward_flops_per_token(rbt3, 0) == 2 * 3 * 7_077_888  # 2 x encoder matmul weights
+    assert flops.bert_forward_flops_per_token(rbt3, 0) == 2 * 3 * 7_077_888  # 2 x encoder matmul weights
 
 
-def test_latency_stats_and_spread():
-    stats = benchmark.latency_stats([0.001, 0.002, 0.003, 0.004])
-    assert stats["mean_ms"] == pytest.approx(2.5) and stats["p50_ms"] == pytest.approx(3.0)
-    assert stats["iterations"] == 4
-    assert benchmark.spread([3.0, 1.0, 2.0])["median"] == 2.0
+def test_one_statistics_type_keeps_unit_and_warmup():
+    stats = summarise([1.0, 2.0, 3.0, 4.0], "ms", warmup=[9.0])
+    assert stats.mean == pytest.approx(2.5) and stats.median == pytest.approx(2.5)
+    assert (stats.p10, stats.p90, stats.min, stats.max, stats.n) == (1.0, 4.0, 1.0, 4.0, 4)
+    assert stats.as_dict()["unit"] == "ms" and stats.as_dict()["warmup"] == [9.0]
+    assert summarise([3.0, 1.0, 2.0], "s").median == 2.0
 
 
 def test_levers_each_change_one_thing(tmp_path):
     params = load_params(write_params(tmp_path / "params.yaml"))
     found = variants(params)
-    assert len(found) == 5
-    assert found["group_by_length: true"].train.group_by_length and not params.train.group_by_length
-    assert found["threads: 1"].runtime.threads == 1
+    assert len(found) == 1 + len(LEVERS)  # each lever has two trials, one of them the current value
+    assert found["train.group_by_length: True"].train.group_by_length and not params.train.group_by_length
+    assert found["runtime.threads: 1"].runtime.threads == 1
+    for name, variant in found.items():
+        changed = [k for k in lever_values(params) if lever_values(variant)[k] != lever_values(params)[k]]
+        assert len(changed) == (0 if name == "current params" else 1), name
     results = [
         {
             "lever": "default",

@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 
-from sentibench import aggregate, compare, history
-from sentibench.errors import run_cli
-from sentibench.revisions import snapshot
+from sentibench.core.errors import run_cli
+from sentibench.runs import aggregate, compare, history, tolerances
+from sentibench.runs.revisions import snapshot
 
 DVC_YAML = """stages:
   run:
@@ -62,8 +62,8 @@ def repo(tmp_path):
 
 
 def _rows(repo, a, b):
-    tolerances = compare.load_tolerances(repo.path / "tolerances.yaml")
-    return {r["metric"]: r for r in compare.compare(snapshot(repo.path, a), snapshot(repo.path, b), tolerances)}
+    judged = tolerances.load_tolerances(repo.path / "tolerances.yaml")
+    return {r["metric"]: r for r in compare.compare(snapshot(repo.path, a), snapshot(repo.path, b), judged)}
 
 
 def test_verdicts_better_worse_same(repo):

@@ -24,7 +24,7 @@ def test_two_gloo_processes_split_the_data_and_match_one_process(tiny_run, tmp_p
         [
             sys.executable,
             "-m",
-            "sentibench.train",
+            "sentibench.stages.train",
             "--params",
             str(params),
             "--tokenized",

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from sentibench.checks.workspace import image_summary, run_pipeline
 from sentibench.cli import COMMANDS
-from sentibench.errors import UserError
-from sentibench.reprocheck import image_summary, run_pipeline
+from sentibench.core.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILES = [REPO / "docker" / "Dockerfile.cpu", REPO / "docker" / "Dockerfile.cuda"]

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from sentibench import evaluation
-from sentibench.errors import UserError, run_cli
-from sentibench.params import EvaluateParams
-from sentibench.scoring import classification_scores, compute_accuracy
+from sentibench.core.contract import load_saved
+from sentibench.core.errors import UserError, run_cli
+from sentibench.core.params import EvaluateParams
+from sentibench.stages import evaluation
+from sentibench.stages.scoring import classification_scores, compute_accuracy
 
 
 def test_seed_compute_metrics_example():
@@ -79,4 +80,4 @@ def test_evaluate_reruns_give_identical_predictions(tiny_run):
 
 def test_missing_model_is_named(tmp_path):
     with pytest.raises(UserError, match=r"no model\.safetensors; run the train stage first"):
-        evaluation.load_saved(tmp_path)
+        load_saved(tmp_path)

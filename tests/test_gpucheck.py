@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from sentibench import gpucheck
-from sentibench.errors import UserError
+from sentibench.checks import gpucheck
+from sentibench.core.errors import UserError
 
 CPU = {
     "data.json": {"rows": {"train": 300}, "sha256": {"train": "abc"}},
@@ -80,7 +80,7 @@ def test_a_run_that_saw_no_gpu_is_refused(tmp_path: Path) -> None:
 
 
 def test_cli_needs_a_reference_for_a_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from sentibench.errors import run_cli
+    from sentibench.core.errors import run_cli
 
     assert run_cli(gpucheck.main, ["--profile", "ci"]) == 2
     assert "--profile needs --reference" in capsys.readouterr().err

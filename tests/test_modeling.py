@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from conftest import TINY_PARAMS, TOKENIZER_DIR
-from sentibench.errors import UserError
-from sentibench.modeling import architecture_config, load_model, load_tokenizer
-from sentibench.params import ModelParams
+from sentibench.core.errors import UserError
+from sentibench.core.modeling import architecture_config, load_model, load_tokenizer
+from sentibench.core.params import ModelParams
 
 LABELS = ["negative", "positive"]
 

@@ -70,7 +70,7 @@ def test_seed_paths_load_from_the_cache_with_the_network_off(hf_home, tmp_path):
         "train": {"eval_steps": 2, "save_steps": 2},
     }
     params = write_params(tmp_path / "params.yaml", hub)
-    for module in ("sentibench.prepare", "sentibench.preprocess", "sentibench.train"):
+    for module in ("sentibench.stages.prepare", "sentibench.stages.preprocess", "sentibench.stages.train"):
         done = _stage(module, params, tmp_path, hf_home)
         assert done.returncode == 0, f"{module}: {done.stderr[-2000:]}"
     report = json.loads((tmp_path / "metrics" / "data.json").read_text())
@@ -85,7 +85,7 @@ def test_a_revision_missing_from_the_cache_is_one_clear_error(hf_home, tmp_path)
     params = write_params(
         tmp_path / "params.yaml", {"data": {"source": "hub", "name": "lansinuote/ChnSentiCorp", "revision": "f" * 40}}
     )
-    done = _stage("sentibench.prepare", params, tmp_path, hf_home)
+    done = _stage("sentibench.stages.prepare", params, tmp_path, hf_home)
     assert done.returncode == 2
     assert "not in the Hugging Face cache and the Hub cannot be reached" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "data").exists()

@@ -2,8 +2,8 @@
 
 import pytest
 
-from sentibench.errors import UserError
-from sentibench.params import Params, load_params, parse_params
+from sentibench.core.errors import UserError
+from sentibench.core.params import Params, load_params, parse_params
 
 
 def test_empty_params_give_the_defaults():

@@ -5,9 +5,10 @@ import json
 import pandas as pd
 import pytest
 
-from sentibench import prepare as prep
-from sentibench.errors import UserError, run_cli
-from sentibench.params import DataParams
+from sentibench.core.contract import SPLITS, read_label_names
+from sentibench.core.errors import UserError, run_cli
+from sentibench.core.params import DataParams
+from sentibench.stages import prepare as prep
 
 POS = ["房间很干净，服务很好", "这本书写得真好", "电脑性能不错", "早餐丰富", "位置方便", "值得推荐"]
 NEG = ["房间很脏", "这本书很无聊", "电脑经常死机", "服务态度差", "隔音太差", "不会再来"]
@@ -36,8 +37,8 @@ def test_embedded_corpus_matches_its_known_shape():
     assert report["label_names"] == ["negative", "positive"]
     assert report["removed"]["conflicting_texts"] == 47  # texts in both neg.txt and pos.txt
     assert report["removed"]["duplicates"] > 15000  # ~50% of the lines repeat
-    assert {s: len(frames[s]) for s in prep.SPLITS} == {"train": 2000, "validation": 1200, "test": 1200}
-    assert report["available"]["train"] > 14000
+    assert {s: len(frames[s]) for s in SPLITS} == {"train": 14963, "validation": 300, "test": 1200}  # params.yaml
+    assert report["available"] == {"train": 14963, "validation": 1200, "test": 1200}
 
 
 def test_same_seed_same_rows_other_seed_other_rows():
@@ -60,7 +61,7 @@ def test_changing_train_rows_keeps_the_test_sample():
 
 def test_no_text_in_two_splits():
     frames, _ = prep.prepare(DataParams(train_rows=None))
-    train, validation, test = (set(frames[s]["text"]) for s in prep.SPLITS)
+    train, validation, test = (set(frames[s]["text"]) for s in SPLITS)
     assert not train & validation and not train & test and not validation & test
 
 
@@ -120,7 +121,7 @@ def test_single_jsonl_file_is_split_with_string_labels(tmp_path):
     )
     _, report = prep.prepare(params)
     assert report["label_names"] == ["neg", "pos"]
-    assert [report["rows"][s]["total"] for s in prep.SPLITS] == [8, 2, 2]
+    assert [report["rows"][s]["total"] for s in SPLITS] == [8, 2, 2]
 
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
@@ -184,7 +185,7 @@ def test_cli_writes_parquet_splits_and_report(tmp_path):
     train = pd.read_parquet(out / "train.parquet")
     assert len(train) == 50 == report["rows"]["train"]["total"]
     assert prep.split_sha256(train) == report["sha256"]["train"]
-    assert prep.read_label_names(out) == ["negative", "positive"]
+    assert read_label_names(out) == ["negative", "positive"]
 
 
 def test_uncached_hub_dataset_gives_one_clear_error(monkeypatch):

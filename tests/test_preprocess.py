@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 from conftest import TOKENIZER_DIR
-from sentibench.modeling import load_tokenizer
-from sentibench.params import ModelParams
-from sentibench.preprocess import ENCODED_FIELDS, apply_length_policy, length_stats, tokenize_split
+from sentibench.core.modeling import load_tokenizer
+from sentibench.core.params import ModelParams
+from sentibench.stages.preprocess import ENCODED_FIELDS, apply_length_policy, length_stats, tokenize_split
 
 LONG = "".join(f"{'好坏'[i % 2]}" for i in range(600)) + "完"  # 601 characters -> 603 tokens
 SHORT = "明月装饰了你的窗子"

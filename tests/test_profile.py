@@ -6,9 +6,9 @@ import pytest
 from ruamel.yaml import YAML
 
 from conftest import REPO
-from sentibench.errors import UserError
-from sentibench.params import parse_params
-from sentibench.profile import apply_profile, main
+from sentibench.core.errors import UserError
+from sentibench.core.params import parse_params
+from sentibench.core.profile import apply_profile, main
 
 
 def _copy(tmp_path):

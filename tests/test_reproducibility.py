@@ -13,12 +13,14 @@ import pytest
 from safetensors.numpy import save_file
 
 from conftest import REPO, run_stages, write_params
-from sentibench import reprocheck
-from sentibench import train as train_stage
-from sentibench.environment import environment
-from sentibench.errors import UserError
-from sentibench.params import RuntimeParams, load_params
-from sentibench.runtime import apply_runtime
+from sentibench.checks import reprocheck, workspace
+from sentibench.core.contract import COMPLETE_MARKER
+from sentibench.core.environment import environment
+from sentibench.core.errors import UserError
+from sentibench.core.params import RuntimeParams, load_params
+from sentibench.core.runtime import apply_runtime
+from sentibench.stages import checkpoints
+from sentibench.stages import train as train_stage
 
 QUALITY_FILES = (
     "data.json",
@@ -34,9 +36,9 @@ KILL_SCRIPT = textwrap.dedent(
     import os, signal, sys
     from pathlib import Path
     from transformers import TrainerCallback
-    from sentibench import train
-    from sentibench.params import load_params
-    from sentibench.runtime import apply_runtime
+    from sentibench.stages import train
+    from sentibench.core.params import load_params
+    from sentibench.core.runtime import apply_runtime
 
     class KillAt(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
@@ -92,7 +94,7 @@ def _resume_and_compare(params, tokenized, full, run, expected_step):
     assert timing["resumed_from_step"] == expected_step
     files = ["model/model.safetensors", *(p.relative_to(full).as_posix() for p in (full / "dvclive").rglob("*.tsv"))]
     assert _differences(full, run, files) == []
-    uninterrupted = json.loads((full / "checkpoints" / train_stage.RUN_FILE).read_text())
+    uninterrupted = json.loads((full / "checkpoints" / checkpoints.RUN_FILE).read_text())
     assert metrics["baseline_eval_accuracy"] == uninterrupted["baseline"]["eval_accuracy"]
     return metrics
 
@@ -102,7 +104,7 @@ def test_sigkilled_run_resumes_to_identical_weights(two_epoch_runs, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(killed, run)
     assert not (run / "model").exists()
-    assert train_stage.newest_checkpoint(run / "checkpoints").name == "checkpoint-20"
+    assert checkpoints.newest_checkpoint(run / "checkpoints").name == "checkpoint-20"
     _resume_and_compare(params, tokenized, full, run, expected_step=20)
 
 
@@ -111,7 +113,7 @@ def test_half_written_checkpoint_is_skipped(two_epoch_runs, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(killed, run)
     newest = run / "checkpoints" / "checkpoint-20"
-    (newest / train_stage.COMPLETE_MARKER).unlink()  # as if killed while saving
+    (newest / COMPLETE_MARKER).unlink()  # as if killed while saving
     (newest / "optimizer.pt").write_bytes((newest / "optimizer.pt").read_bytes()[:100])
     _resume_and_compare(params, tokenized, full, run, expected_step=10)
 
@@ -143,7 +145,7 @@ def test_env_json_has_every_field_and_tracks_dirtiness(tmp_path):
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="AVX2 exists only on x86-64")
 def test_portable_mode_pins_avx2_kernels():
     code = (
-        "from sentibench.params import RuntimeParams; from sentibench.runtime import apply_runtime; "
+        "from sentibench.core.params import RuntimeParams; from sentibench.core.runtime import apply_runtime; "
         "apply_runtime(RuntimeParams(portable=True)); import torch; print(torch.backends.cpu.get_cpu_capability())"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
@@ -175,8 +177,8 @@ def test_json_and_weight_differences_are_named_with_their_size(tmp_path):
 
 def test_repro_check_names_the_file_of_an_unseeded_shuffle(tmp_path):
     source = tmp_path / "source"
-    reprocheck.copy_repo(REPO, source, profile=None)
-    prepare_py = source / "src" / "sentibench" / "prepare.py"
+    workspace.copy_repo(REPO, source, profile=None)
+    prepare_py = source / "src" / "sentibench" / "stages" / "prepare.py"
     seeded = "np.random.default_rng([params.sample_seed, index])"
     assert seeded in prepare_py.read_text()
     prepare_py.write_text(prepare_py.read_text().replace(seeded, "np.random.default_rng()"))

@@ -3,8 +3,8 @@
 import hashlib
 
 from conftest import TOKENIZER_DIR
-from sentibench.modeling import architecture_config, count_parameters, load_tokenizer
-from sentibench.params import ModelParams
+from sentibench.core.modeling import architecture_config, count_parameters, load_tokenizer
+from sentibench.core.params import ModelParams
 
 VOCAB_SHA256 = "45bbac6b341c319adc98a532532882e91a9cefc0329aa57bac9ae761c27b291c"
 RBT3 = {"num_hidden_layers": 3, "hidden_size": 768, "num_attention_heads": 12, "intermediate_size": 3072}

@@ -7,8 +7,11 @@ import pytest
 from transformers import TrainerCallback
 
 from conftest import write_params
-from sentibench import train as train_stage
-from sentibench.params import load_params
+from sentibench.core.contract import COMPLETE_MARKER
+from sentibench.core.params import load_params
+from sentibench.stages import checkpoints
+from sentibench.stages import train as train_stage
+from sentibench.stages.curves import mean_logged_loss
 
 ORIGINAL_CUBLAS_WORKSPACE = os.environ.get("CUBLAS_WORKSPACE_CONFIG")  # read at collection, before any run
 
@@ -35,7 +38,7 @@ def test_tiny_run_writes_model_metrics_and_curves(tiny_run):
 def _fake_checkpoint(root, step, state_step=None, skip=()):
     folder = root / f"checkpoint-{step}"
     folder.mkdir(parents=True)
-    for name in (*train_stage.CHECKPOINT_FILES, train_stage.COMPLETE_MARKER):
+    for name in (*checkpoints.CHECKPOINT_FILES, COMPLETE_MARKER):
         if name not in skip:
             (folder / name).write_text("x")
     (folder / "trainer_state.json").write_text(json.dumps({"global_step": state_step or step}))
@@ -45,10 +48,10 @@ def _fake_checkpoint(root, step, state_step=None, skip=()):
 def test_newest_checkpoint_skips_half_written_ones(tmp_path):
     _fake_checkpoint(tmp_path, 10)
     _fake_checkpoint(tmp_path, 20, skip=("optimizer.pt",))
-    _fake_checkpoint(tmp_path, 25, skip=(train_stage.COMPLETE_MARKER,))  # killed while saving
+    _fake_checkpoint(tmp_path, 25, skip=(COMPLETE_MARKER,))  # killed while saving
     _fake_checkpoint(tmp_path, 30, state_step=20)
     (tmp_path / "checkpoint-40").mkdir()
-    assert train_stage.newest_checkpoint(tmp_path) == tmp_path / "checkpoint-10"
+    assert checkpoints.newest_checkpoint(tmp_path) == tmp_path / "checkpoint-10"
 
 
 @pytest.mark.parametrize(
@@ -61,8 +64,8 @@ def test_newest_checkpoint_skips_half_written_ones(tmp_path):
 )
 def test_resume_only_an_unfinished_run_of_the_same_configuration(tmp_path, record, resumes):
     _fake_checkpoint(tmp_path, 10)
-    (tmp_path / train_stage.RUN_FILE).write_text(json.dumps(record))
-    checkpoint, _ = train_stage.resume_point(tmp_path, "abc")
+    (tmp_path / checkpoints.RUN_FILE).write_text(json.dumps(record))
+    checkpoint, _ = checkpoints.resume_point(tmp_path, "abc")
     assert (checkpoint == tmp_path / "checkpoint-10") is resumes
     assert (tmp_path / "checkpoint-10").exists() is resumes
 
@@ -80,7 +83,7 @@ def test_interrupted_run_resumes_from_its_newest_checkpoint(tiny_run, tmp_path, 
         patch.setattr(train_stage, "dvclive_callback", lambda *args, **kwargs: _Interrupt())
         with pytest.raises(KeyboardInterrupt):
             train_stage.train(params, *outputs)
-    assert train_stage.newest_checkpoint(tmp_path / "ckpt").name == "checkpoint-10"
+    assert checkpoints.newest_checkpoint(tmp_path / "ckpt").name == "checkpoint-10"
     assert not (tmp_path / "model").exists()
     metrics, timing = train_stage.train(params, *outputs)
     assert timing["resumed_from_step"] == 10
@@ -96,13 +99,13 @@ def test_mean_logged_loss_weights_each_log_by_its_span():
         {"loss": 0.5, "step": 10},
         {"loss": 0.2, "step": 12},
     ]
-    assert train_stage.mean_logged_loss(history) == pytest.approx((5 * 1.0 + 5 * 0.5 + 2 * 0.2) / 12)
-    assert train_stage.mean_logged_loss([{"eval_loss": 1.0, "step": 3}]) is None
+    assert mean_logged_loss(history) == pytest.approx((5 * 1.0 + 5 * 0.5 + 2 * 0.2) / 12)
+    assert mean_logged_loss([{"eval_loss": 1.0, "step": 3}]) is None
 
 
 def test_deterministic_training_keeps_async_launches_and_its_cublas_workspace(tiny_run):
     """The Trainer's full_determinism would set CUDA_LAUNCH_BLOCKING=1 and a 128 KiB cuBLAS workspace."""
-    from sentibench.runtime import CUBLAS_WORKSPACE
+    from sentibench.core.runtime import CUBLAS_WORKSPACE
 
     assert os.environ.get("CUDA_LAUNCH_BLOCKING") != "1"
     assert os.environ.get("CUBLAS_WORKSPACE_CONFIG") in (CUBLAS_WORKSPACE, ORIGINAL_CUBLAS_WORKSPACE)

@@ -5,21 +5,21 @@ from __future__ import annotations
 import importlib
 import sys
 
-from sentibench.errors import run_cli
+from sentibench.core.errors import run_cli
 
 COMMANDS = {
-    "prepare": "sentibench.prepare",
-    "preprocess": "sentibench.preprocess",
-    "train": "sentibench.train",
-    "evaluate": "sentibench.evaluation",
-    "profile": "sentibench.profile",
-    "repro-check": "sentibench.reprocheck",
-    "gpu-check": "sentibench.gpucheck",
-    "compare": "sentibench.compare",
-    "history": "sentibench.history",
-    "aggregate": "sentibench.aggregate",
-    "benchmark": "sentibench.benchmark",
-    "levers": "sentibench.levers",
+    "prepare": "sentibench.stages.prepare",
+    "preprocess": "sentibench.stages.preprocess",
+    "train": "sentibench.stages.train",
+    "evaluate": "sentibench.stages.evaluation",
+    "profile": "sentibench.core.profile",
+    "repro-check": "sentibench.checks.reprocheck",
+    "gpu-check": "sentibench.checks.gpucheck",
+    "compare": "sentibench.runs.compare",
+    "history": "sentibench.runs.history",
+    "aggregate": "sentibench.runs.aggregate",
+    "benchmark": "sentibench.bench.benchmark",
+    "levers": "sentibench.bench.levers",
 }
 
 

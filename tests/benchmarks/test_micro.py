@@ -10,9 +10,9 @@ import torch
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
 
 from conftest import TINY_PARAMS, TOKENIZER_DIR
-from sentibench.modeling import architecture_config, load_tokenizer
-from sentibench.params import ModelParams
-from sentibench.sources import load_embedded
+from sentibench.core.modeling import architecture_config, load_tokenizer
+from sentibench.core.params import ModelParams
+from sentibench.stages.sources import load_embedded
 
 SHAPES = {
     "tiny": TINY_PARAMS["model"]["config"],

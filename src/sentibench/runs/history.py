@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sentibench.atomic import atomic_path
-from sentibench.compare import DEFAULT_TOLERANCES, load_tolerances, render_table
-from sentibench.errors import UserError, run_cli
-from sentibench.revisions import Snapshot, commits_touching, git, snapshot
+from sentibench.core.atomic import atomic_path
+from sentibench.core.errors import UserError, run_cli
+from sentibench.core.git import git
+from sentibench.core.tables import render_table
+from sentibench.runs.revisions import Snapshot, commits_touching, snapshot
+from sentibench.runs.tolerances import DEFAULT_TOLERANCES, load_tolerances
 
 METRICS_DIR = "metrics"
 

@@ -8,7 +8,7 @@ that `dvc.yaml` at that revision declares, so the comparison follows the pipelin
 from __future__ import annotations
 
 import json
-import subprocess
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,13 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from sentibench.errors import UserError
+from sentibench.core.contract import ENV
+from sentibench.core.errors import UserError
+from sentibench.core.git import git
+from sentibench.core.tables import flatten
 
 WORKSPACE = "workspace"
-ENV_FILE = "metrics/env.json"
+ENV_FILE = ENV.as_posix()
 
 
 @dataclass(frozen=True)
@@ -30,10 +33,6 @@ class Snapshot:
     metrics: dict[str, Any]
     params: dict[str, Any]
     env: dict[str, Any] | None
-
-
-def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
 
 
 def resolve(repo: Path, revision: str) -> str:
@@ -60,34 +59,30 @@ def read_text(repo: Path, commit: str, path: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def is_number(value: Any) -> bool:
-    """A metric value that can be subtracted: ints and floats, but not booleans (which are ints)."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested mappings as dotted keys: {'reference': {'accuracy': 1}} -> {'reference.accuracy': 1}."""
-    if isinstance(data, dict):
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            out.update(flatten(value, f"{prefix}{key}."))
-        return out
-    return {prefix.rstrip("."): data}
+def pipeline_files(repo: Path, commit: str) -> list[str]:
+    """Every dvc.yaml of the repository at this revision (the root one and those in subfolders)."""
+    if commit == WORKSPACE:
+        found = [p.relative_to(repo).as_posix() for p in repo.rglob("dvc.yaml") if ".dvc" not in p.parts]
+        return sorted(f for f in found if not f.startswith((".venv/", ".git/")))
+    listed = git(repo, "ls-tree", "-r", "--name-only", commit).stdout.splitlines()
+    return sorted(f for f in listed if posixpath.basename(f) == "dvc.yaml")
 
 
 def metrics_files(repo: Path, commit: str) -> list[str]:
-    """The metrics paths that dvc.yaml declares at this revision."""
-    text = read_text(repo, commit, "dvc.yaml")
-    if text is None:
-        return []
-    try:
-        pipeline = YAML(typ="safe", pure=True).load(text) or {}
-    except YAMLError:
-        raise UserError(f"dvc.yaml at {commit[:12]}: not valid YAML") from None
+    """The metrics paths, relative to the repository, that any dvc.yaml declares at this revision."""
     paths = []
-    for stage in (pipeline.get("stages") or {}).values():
-        for entry in stage.get("metrics", []) or []:
-            paths.extend(entry if isinstance(entry, dict) else [entry])
+    for pipeline_file in pipeline_files(repo, commit):
+        text = read_text(repo, commit, pipeline_file)
+        try:
+            pipeline = YAML(typ="safe", pure=True).load(text or "") or {}
+        except YAMLError:
+            raise UserError(f"{pipeline_file} at {commit[:12]}: not valid YAML") from None
+        folder = posixpath.dirname(pipeline_file)
+        for stage in (pipeline.get("stages") or {}).values():
+            base = posixpath.normpath(posixpath.join(folder, stage.get("wdir", ".")))
+            for entry in stage.get("metrics", []) or []:
+                for path in entry if isinstance(entry, dict) else [entry]:
+                    paths.append(posixpath.normpath(posixpath.join(base, path)))
     return paths
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from sentibench.errors import UserError
-from sentibench.params import DataParams
+from sentibench.core.errors import UserError
+from sentibench.core.params import DataParams
 
 SPLIT_ALIASES = {
     "train": "train",

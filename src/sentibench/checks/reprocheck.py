@@ -9,114 +9,43 @@ to the uninterrupted run. Differences are printed per file and per metric, with 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from sentibench.errors import UserError, run_cli
-from sentibench.profile import apply_profile
-from sentibench.revisions import flatten, is_number
-
-QUALITY_OUTPUTS = (
-    "metrics/data.json",
-    "metrics/preprocess.json",
-    "metrics/train.json",
-    "metrics/eval.json",
-    "results/predictions.csv",
-    "models/final",
-    "dvclive",
+from sentibench.checks.workspace import (
+    copy_repo,
+    describe_difference,
+    pipeline_env,
+    run_pipeline,
+    value_differences,
+    work_folder,
 )
-NONDETERMINISTIC_OUTPUTS = ("checkpoints", "metrics/train_timing.json", "metrics/env.json")
-RUN_OUTPUTS = ("data", "models", "checkpoints", "dvclive", "results", "metrics", "dvc.lock")
-
-
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise UserError(f"{repo}: git {args[0]} failed: {done.stderr.strip().splitlines()[-1:]}")
-    return done.stdout
-
-
-def copy_repo(source: Path, dest: Path, profile: str | None) -> None:
-    """A fresh copy of the repository's code and params, without any pipeline output, committed."""
-    files = [f for f in _git(source, "ls-files", "-z", "-co", "--exclude-standard").split("\0") if f]
-    for name in files:
-        if name.split("/", 1)[0] in RUN_OUTPUTS or not (source / name).is_file():
-            continue
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source / name, target)
-    if profile:
-        (dest / "params.yaml").write_text(
-            apply_profile(profile, dest / "params.yaml", dest / "profiles"), encoding="utf-8"
-        )
-    identity = ["-c", "user.name=sentibench", "-c", "user.email=repro-check@sentibench.invalid"]
-    _git(dest, "init", "-q")
-    _git(dest, "add", "-A")
-    _git(dest, *identity, "commit", "-qm", "repro-check copy")
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-
-
-def image_summary(image: str) -> tuple[str, str]:
-    """The image's id and size, as repro-check reports them; a clear error if it was never built."""
-    inspect = ["docker", "image", "inspect", "--format", "{{.Id}} {{.Size}}", image]
-    shown = subprocess.run(inspect, capture_output=True, text=True, check=False).stdout.split()
-    if len(shown) != 2:
-        raise UserError(f"docker image {image} not found; build it first (see the README's Docker section)")
-    return shown[0], f"{int(shown[1]) / 1e9:.2f} GB"
-
-
-def run_pipeline(repo: Path, log: Path, image: str | None = None, gpus: bool = False) -> None:
-    """`dvc repro` in the copy, on the host or, with `image`, inside that container as its own user."""
-    command = ["dvc", "repro"]
-    if image:
-        image_id, size = image_summary(image)
-        print(f"docker image {image}: id {image_id}, size {size}", flush=True)
-        if os.geteuid() == 0:  # the image runs as uid 1000, which must be able to write the copy
-            subprocess.run(["chown", "-R", "1000:1000", str(repo)], check=True)
-        command = [
-            "docker",
-            "run",
-            "--rm",
-            *(["--gpus", "all"] if gpus else []),
-            "-v",
-            f"{repo}:/work",
-            "-e",
-            f"SENTIBENCH_IMAGE_ID={image_id}",
-            image,
-            *command,
-        ]
-    with log.open("a") as out:
-        done = subprocess.run(command, cwd=repo, env=_env(), stdout=out, stderr=subprocess.STDOUT, check=False)
-    if done.returncode != 0:
-        tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        raise UserError(f"dvc repro failed in {repo} (exit {done.returncode}): {tail[0]}; see {log}")
+from sentibench.core.contract import (
+    CHECKPOINTS,
+    COMPLETE_MARKER,
+    NONDETERMINISTIC_OUTPUTS,
+    QUALITY_OUTPUTS,
+    TRAIN_TIMING,
+)
+from sentibench.core.errors import UserError, run_cli
 
 
 def kill_after_first_checkpoint(repo: Path, log: Path, timeout: float = 1800) -> int:
     """Start `dvc repro`, SIGKILL it (and its stage) once a checkpoint is complete; return that step."""
-    from sentibench.train import COMPLETE_MARKER
-
     with log.open("a") as out:
         proc = subprocess.Popen(
-            ["dvc", "repro"], cwd=repo, env=_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            ["dvc", "repro"], cwd=repo, env=pipeline_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            markers = sorted((repo / "checkpoints").glob(f"checkpoint-*/{COMPLETE_MARKER}"))
+            markers = sorted((repo / CHECKPOINTS).glob(f"checkpoint-*/{COMPLETE_MARKER}"))
             if markers:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
@@ -126,20 +55,6 @@ def kill_after_first_checkpoint(repo: Path, log: Path, timeout: float = 1800) ->
             time.sleep(0.02)
         os.killpg(proc.pid, signal.SIGKILL)
         raise UserError(f"no checkpoint appeared in {timeout:.0f} s in {repo}; see {log}")
-
-
-def value_differences(a: Path, b: Path) -> list[tuple[str, Any, Any]] | None:
-    """(key, value in a, value in b) for every flattened key whose values differ; None if either isn't JSON."""
-    try:
-        left, right = flatten(json.loads(a.read_text())), flatten(json.loads(b.read_text()))
-    except ValueError:
-        return None
-    return [(k, left.get(k), right.get(k)) for k in sorted(set(left) | set(right)) if left.get(k) != right.get(k)]
-
-
-def describe_difference(name: str, key: str, x: Any, y: Any) -> str:
-    delta = f" (delta {y - x:+.3g})" if is_number(x) and is_number(y) else ""
-    return f"{name}: {key}: {x!r} vs {y!r}{delta}"
 
 
 def _json_differences(name: str, a: Path, b: Path) -> list[str]:
@@ -199,7 +114,7 @@ def _lock_outputs(repo: Path) -> dict[str, str]:
         f"{stage}: {out['path']}": out.get("md5", "")
         for stage, entry in lock.get("stages", {}).items()
         for out in entry.get("outs", [])
-        if out["path"] not in NONDETERMINISTIC_OUTPUTS
+        if out["path"] not in {p.as_posix() for p in NONDETERMINISTIC_OUTPUTS}
     }
 
 
@@ -207,7 +122,7 @@ def compare_runs(a: Path, b: Path) -> tuple[int, list[str]]:
     """Compare every quality output of two runs; return how many files matched and the differences."""
     differences: list[str] = []
     compared = 0
-    for output in QUALITY_OUTPUTS:
+    for output in (p.as_posix() for p in QUALITY_OUTPUTS):
         left, right = a / output, b / output
         if left.is_dir() or right.is_dir():
             names = sorted(
@@ -249,22 +164,10 @@ def repro_check(repo: Path, workdir: Path, profile: str | None, resume: bool, im
         differences += [f"run1 vs {other}: {line}" for line in found]
         print(f"repro-check: run1 vs {other}: {compared} files compared, {len(found)} differences", flush=True)
     if resume:
-        timing = json.loads((workdir / "resumed" / "metrics" / "train_timing.json").read_text())
+        timing = json.loads((workdir / "resumed" / TRAIN_TIMING).read_text())
         if not timing.get("resumed_from_step"):
             differences.append("resumed: the rerun did not resume from a checkpoint")
     return differences
-
-
-@contextlib.contextmanager
-def work_folder(keep: Path | None, prefix: str) -> Iterator[Path]:
-    """`keep` (made if missing, left for inspection), or a temporary folder removed afterwards; absolute,
-    since it is mounted into containers."""
-    if keep:
-        keep.mkdir(parents=True, exist_ok=True)
-        yield keep.resolve()
-        return
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        yield Path(tmp)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -12,17 +12,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+from sentibench.core.errors import run_cli
+from sentibench.core.tables import flatten, format_value, is_number, render_table
+from sentibench.runs.aggregate import load_aggregate
+from sentibench.runs.revisions import WORKSPACE, Snapshot, snapshot
+from sentibench.runs.tolerances import DEFAULT_TOLERANCES, Tolerance, check_known, load_tolerances
 
-from sentibench.errors import UserError, run_cli
-from sentibench.revisions import WORKSPACE, Snapshot, flatten, is_number, snapshot
-
-DEFAULT_TOLERANCES = Path("tolerances.yaml")
 # Fingerprint fields that change timings; a difference in any makes timings not comparable.
 TIMING_ENV_FIELDS = (
     "cpu.model",
@@ -35,45 +33,6 @@ TIMING_ENV_FIELDS = (
     "runtime.deterministic",
     "runtime.portable",
 )
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    direction: Literal["higher", "lower"]
-    abs: float | None = None
-    rel: float | None = None
-    timing: bool = False
-
-    def allowed(self, reference: float) -> float:
-        return self.abs if self.abs is not None else (self.rel or 0.0) * abs(reference)
-
-
-def load_tolerances(path: Path) -> dict[str, Tolerance]:
-    try:
-        raw = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise UserError(f"{path}: tolerance file not found") from None
-    except YAMLError:
-        raise UserError(f"{path}: not valid YAML") from None
-    tolerances = {}
-    for name, spec in raw.items():
-        if not isinstance(spec, dict) or spec.get("direction") not in ("higher", "lower"):
-            raise UserError(f"{path}: {name}: needs direction: higher or lower")
-        if set(spec) - {"direction", "abs", "rel", "timing"}:
-            raise UserError(f"{path}: {name}: unknown keys {sorted(set(spec) - {'direction', 'abs', 'rel', 'timing'})}")
-        if ("abs" in spec) == ("rel" in spec):
-            raise UserError(f"{path}: {name}: give exactly one of abs or rel")
-        tolerances[str(name)] = Tolerance(**spec)
-    return tolerances
-
-
-def check_known(tolerances: dict[str, Tolerance], snapshots: Sequence[Snapshot], path: Path) -> None:
-    known = set().union(*(s.metrics for s in snapshots))
-    unknown = sorted(set(tolerances) - known)
-    if unknown:
-        raise UserError(
-            f"{path}: unknown metric '{unknown[0]}' (not in the metrics of {', '.join(s.label for s in snapshots)})"
-        )
 
 
 def env_mismatch(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str | None:
@@ -92,12 +51,13 @@ def verdict(a: Any, b: Any, tolerance: Tolerance | None, timing_reason: str | No
         return "not comparable", f"missing in {'A' if a is None else 'B'}"
     if tolerance is None or not (is_number(a) and is_number(b)):
         return ("same" if a == b else "changed"), ""
-    allowed = tolerance.allowed(a)
-    shown = f"±{tolerance.abs:g}" if tolerance.abs is not None else f"±{tolerance.rel:.0%}"
+    allowed, shown = tolerance.allowed(a), tolerance.shown()
     if tolerance.timing and timing_reason:
         return "not comparable", timing_reason
     if abs(b - a) <= allowed:
         return "same", shown
+    if tolerance.direction is None:
+        return "changed", shown
     better = (b > a) == (tolerance.direction == "higher")
     return ("better" if better else "worse"), shown
 
@@ -132,30 +92,6 @@ def changed_params(a: Snapshot, b: Snapshot) -> list[tuple[str, Any, Any]]:
     ]
 
 
-def format_value(value: Any) -> str:
-    """A metric value for a table cell: 6 significant digits, long strings (hashes) shortened."""
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    text = str(value)
-    return text if len(text) <= 16 else text[:12] + "..."
-
-
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:
-    """A plain-text table aligned in columns, or a GitHub Markdown table (strings are kept whole)."""
-    cells = [[c if isinstance(c, str) else format_value(c) for c in row] for row in rows]
-    if fmt == "md":
-        escape = lambda c: c.replace("|", "\\|")  # noqa: E731
-        lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-        lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in cells]
-        return "\n".join(lines)
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join(line.rstrip() for line in lines)
-
-
 def report(a: Snapshot, b: Snapshot, rows: list[dict[str, Any]], fmt: str, judged: set[str]) -> str:
     """The params that changed, then the metrics that have a tolerance or changed; the rest is counted."""
     params = changed_params(a, b)
@@ -182,8 +118,6 @@ def report(a: Snapshot, b: Snapshot, rows: list[dict[str, Any]], fmt: str, judge
 
 def load_side(repo: Path, side: str) -> tuple[Snapshot, dict[str, Tolerance]]:
     """A revision, or an aggregate file whose spread becomes tolerances."""
-    from sentibench.aggregate import load_aggregate
-
     if side.endswith(".json") and Path(side).is_file():
         return load_aggregate(Path(side))
     return snapshot(repo, side), {}
@@ -203,10 +137,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     a, spread_a = load_side(args.repo, args.a)
     b, spread_b = load_side(args.repo, args.b)
     tolerances = load_tolerances(tolerance_file)
-    check_known(tolerances, [a, b], tolerance_file)
+    check_known(tolerances, set(a.metrics) | set(b.metrics), [a.label, b.label], tolerance_file)
     for name, spread in {**spread_b, **spread_a}.items():
-        direction = tolerances[name].direction if name in tolerances else "higher"
-        tolerances[name] = Tolerance(direction=direction, abs=spread.abs, timing=tolerances.get(name, spread).timing)
+        known = tolerances.get(name, spread)  # a sweep knows how far a metric moves, not which way is better
+        tolerances[name] = Tolerance(direction=known.direction, abs=spread.abs, timing=known.timing)
     rows = compare(a, b, tolerances)
     judged = {r["metric"] for r in rows} if args.all else set(tolerances)
     print(report(a, b, rows, args.format, judged))

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sentibench.errors import UserError
-from sentibench.params import RuntimeParams
+from sentibench.core.errors import UserError
+from sentibench.core.params import RuntimeParams
 
 PORTABLE_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 CUBLAS_WORKSPACE = ":4096:8"

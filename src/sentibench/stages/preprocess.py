@@ -16,15 +16,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sentibench.atomic import atomic_dir, write_json
-from sentibench.errors import UserError, run_cli
-from sentibench.params import DEFAULT_PARAMS, load_params
-from sentibench.prepare import DEFAULT_OUT as PREPARED_DIR
-from sentibench.prepare import SPLITS, read_label_names
-
-DEFAULT_OUT = Path("data/tokenized")
-DEFAULT_METRICS = Path("metrics/preprocess.json")
-ENCODED_FIELDS = ("input_ids", "token_type_ids", "attention_mask")
+from sentibench.core.atomic import atomic_dir, write_json
+from sentibench.core.contract import (
+    ENCODED_FIELDS,
+    PARAMS,
+    PREPARED,
+    PREPROCESS_METRICS,
+    SPLITS,
+    TOKENIZED,
+    read_label_names,
+)
+from sentibench.core.errors import UserError, run_cli
+from sentibench.core.params import load_params
 
 
 def _keep_positions(length: int, max_tokens: int, policy: str) -> list[int]:
@@ -121,13 +124,13 @@ def preprocess(prepared_dir: Path, tokenizer: Any, max_tokens: int, policy: str)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from sentibench.modeling import load_tokenizer
+    from sentibench.core.modeling import load_tokenizer
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
-    parser.add_argument("--prepared", type=Path, default=PREPARED_DIR)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--metrics", type=Path, default=DEFAULT_METRICS)
+    parser.add_argument("--params", type=Path, default=PARAMS)
+    parser.add_argument("--prepared", type=Path, default=PREPARED)
+    parser.add_argument("--out", type=Path, default=TOKENIZED)
+    parser.add_argument("--metrics", type=Path, default=PREPROCESS_METRICS)
     args = parser.parse_args(argv)
     params = load_params(args.params)
     tokenizer = load_tokenizer(params.model)

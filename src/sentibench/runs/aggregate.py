@@ -15,10 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sentibench.atomic import write_json
-from sentibench.compare import Tolerance, render_table
-from sentibench.errors import UserError, run_cli
-from sentibench.revisions import Snapshot, git, is_number, snapshot
+from sentibench.core.atomic import write_json
+from sentibench.core.errors import UserError, run_cli
+from sentibench.core.git import git
+from sentibench.core.tables import is_number, render_table
+from sentibench.runs.revisions import Snapshot, snapshot
+from sentibench.runs.tolerances import Tolerance
 
 SPREAD_SIGMAS = 2.0
 
@@ -48,7 +50,7 @@ def load_aggregate(path: Path) -> tuple[Snapshot, dict[str, Tolerance]]:
         data = json.loads(path.read_text(encoding="utf-8"))
         stats = data["metrics"]
         means = {name: s["mean"] for name, s in stats.items()}
-        spread = {name: Tolerance(direction="higher", abs=SPREAD_SIGMAS * s["std"]) for name, s in stats.items()}
+        spread = {name: Tolerance(direction=None, abs=SPREAD_SIGMAS * s["std"]) for name, s in stats.items()}
     except ValueError:
         raise UserError(f"{path}: not valid JSON") from None
     except (KeyError, TypeError):

@@ -15,30 +15,22 @@ from typing import Any
 
 import numpy as np
 
-from sentibench.atomic import write_csv, write_json
-from sentibench.errors import UserError, run_cli
-from sentibench.params import DEFAULT_PARAMS, EvaluateParams, load_params
-from sentibench.preprocess import DEFAULT_OUT as TOKENIZED_DIR
-from sentibench.preprocess import ENCODED_FIELDS
-from sentibench.reference import fit_reference
-from sentibench.runtime import apply_runtime
-from sentibench.scoring import classification_scores
-from sentibench.train import DEFAULT_MODEL_DIR, load_tokenized
-
-DEFAULT_METRICS = Path("metrics/eval.json")
-DEFAULT_PREDICTIONS = Path("results/predictions.csv")
-
-
-def load_saved(model_dir: Path) -> tuple[Any, Any]:
-    """The trained model in eval mode, on the GPU where there is one (as training ran), and its tokenizer."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    if not (model_dir / "model.safetensors").is_file():
-        raise UserError(f"{model_dir}: no model.safetensors; run the train stage first")
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), use_safetensors=True)
-    model.to("cuda" if torch.cuda.is_available() else "cpu")
-    return model.eval(), AutoTokenizer.from_pretrained(str(model_dir))
+from sentibench.core.atomic import write_csv, write_json
+from sentibench.core.contract import (
+    ENCODED_FIELDS,
+    EVAL_METRICS,
+    MODEL_DIR,
+    PARAMS,
+    PREDICTIONS,
+    TOKENIZED,
+    load_saved,
+    load_tokenized,
+)
+from sentibench.core.errors import run_cli
+from sentibench.core.params import EvaluateParams, load_params
+from sentibench.core.runtime import apply_runtime
+from sentibench.stages.reference import fit_reference
+from sentibench.stages.scoring import classification_scores
 
 
 def predict_logits(model: Any, tokenizer: Any, dataset: Any, batch_size: int) -> np.ndarray:
@@ -112,11 +104,11 @@ def evaluate_model(
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
-    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
-    parser.add_argument("--tokenized", type=Path, default=TOKENIZED_DIR)
-    parser.add_argument("--metrics", type=Path, default=DEFAULT_METRICS)
-    parser.add_argument("--predictions", type=Path, default=DEFAULT_PREDICTIONS)
+    parser.add_argument("--params", type=Path, default=PARAMS)
+    parser.add_argument("--model-dir", type=Path, default=MODEL_DIR)
+    parser.add_argument("--tokenized", type=Path, default=TOKENIZED)
+    parser.add_argument("--metrics", type=Path, default=EVAL_METRICS)
+    parser.add_argument("--predictions", type=Path, default=PREDICTIONS)
     args = parser.parse_args(argv)
     params = load_params(args.params)
     apply_runtime(params.runtime)

@@ -21,14 +21,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sentibench.atomic import atomic_dir, write_json
-from sentibench.errors import UserError, run_cli
-from sentibench.params import DEFAULT_PARAMS, DataParams, load_params
-from sentibench.sources import load_source
-
-SPLITS = ("train", "validation", "test")
-DEFAULT_OUT = Path("data/prepared")
-DEFAULT_METRICS = Path("metrics/data.json")
+from sentibench.core.atomic import atomic_dir, write_json
+from sentibench.core.contract import DATA_METRICS, PARAMS, PREPARED, SPLITS
+from sentibench.core.errors import UserError, run_cli
+from sentibench.core.params import DataParams, load_params
+from sentibench.stages.sources import load_source
 
 
 def normalise_labels(
@@ -203,16 +200,11 @@ def write_splits(frames: dict[str, pd.DataFrame], out_dir: Path, label_names: li
             pq.write_table(table, tmp / f"{split}.parquet")
 
 
-def read_label_names(prepared_dir: Path) -> list[str]:
-    metadata = pq.read_schema(prepared_dir / "train.parquet").metadata or {}
-    return json.loads(metadata[b"label_names"])
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--metrics", type=Path, default=DEFAULT_METRICS)
+    parser.add_argument("--params", type=Path, default=PARAMS)
+    parser.add_argument("--out", type=Path, default=PREPARED)
+    parser.add_argument("--metrics", type=Path, default=DATA_METRICS)
     args = parser.parse_args(argv)
     params = load_params(args.params).data
     print(f"prepare: loading the {params.source} source", flush=True)

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sentibench.errors import UserError, run_cli
-from sentibench.reprocheck import copy_repo, describe_difference, run_pipeline, value_differences, work_folder
-from sentibench.revisions import is_number
+from sentibench.checks.workspace import copy_repo, describe_difference, run_pipeline, value_differences, work_folder
+from sentibench.core.errors import UserError, run_cli
+from sentibench.core.tables import is_number
 
 ACCURACY_TOLERANCE = 0.01
 SAME_DATA = ("data.json", "preprocess.json")  # written before any GPU work: must match exactly

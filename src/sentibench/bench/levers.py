@@ -14,31 +14,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sentibench.benchmark import measure_training
-from sentibench.compare import render_table
-from sentibench.errors import run_cli
-from sentibench.params import DEFAULT_PARAMS, Params, load_params
-from sentibench.preprocess import DEFAULT_OUT as TOKENIZED_DIR
-from sentibench.runtime import apply_runtime
-
-
-def variants(params: Params) -> dict[str, Params]:
-    """The default and one variant per lever, each changing that lever alone."""
-    train, runtime = params.train, params.runtime
-    return {
-        "default (seed's behaviour)": params,
-        "group_by_length: true": dataclasses.replace(params, train=dataclasses.replace(train, group_by_length=True)),
-        "bf16: true": dataclasses.replace(params, train=dataclasses.replace(train, bf16=True)),
-        f"threads: {max(1, runtime.threads // 2)}": dataclasses.replace(
-            params, runtime=dataclasses.replace(runtime, threads=max(1, runtime.threads // 2))
-        ),
-        "dataloader_workers: 2": dataclasses.replace(params, train=dataclasses.replace(train, dataloader_workers=2)),
-    }
+from sentibench.bench.benchmark import measure_training
+from sentibench.core.contract import PARAMS, TOKENIZED, load_tokenized
+from sentibench.core.errors import run_cli
+from sentibench.core.levers import variants
+from sentibench.core.params import Params, load_params
+from sentibench.core.runtime import apply_runtime
+from sentibench.core.tables import render_table
 
 
 def run_levers(params: Params, tokenized: Path) -> list[dict[str, Any]]:
-    from sentibench.modeling import load_tokenizer
-    from sentibench.train import load_tokenized
+    from sentibench.core.modeling import load_tokenizer
 
     dataset = load_tokenized(tokenized)
     tokenizer = load_tokenizer(params.model)
@@ -70,8 +56,8 @@ def table(results: list[dict[str, Any]], fmt: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
-    parser.add_argument("--tokenized", type=Path, default=TOKENIZED_DIR)
+    parser.add_argument("--params", type=Path, default=PARAMS)
+    parser.add_argument("--tokenized", type=Path, default=TOKENIZED)
     parser.add_argument("--format", choices=("text", "md"), default="text")
     args = parser.parse_args(argv)
     params = load_params(args.params)

@@ -16,9 +16,10 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from sentibench.atomic import atomic_path
-from sentibench.errors import UserError, run_cli
-from sentibench.params import DEFAULT_PARAMS, parse_params
+from sentibench.core.atomic import atomic_path
+from sentibench.core.contract import PARAMS
+from sentibench.core.errors import UserError, run_cli
+from sentibench.core.params import parse_params
 
 PROFILES_DIR = Path("profiles")
 
@@ -39,7 +40,7 @@ def _overlay(target: Any, overlay: dict[str, Any], prefix: str = "") -> None:
             target[key] = value
 
 
-def apply_profile(name: str, params_path: Path = DEFAULT_PARAMS, profiles_dir: Path = PROFILES_DIR) -> str:
+def apply_profile(name: str, params_path: Path = PARAMS, profiles_dir: Path = PROFILES_DIR) -> str:
     """Return params.yaml's text with the profile applied; raises on an unknown profile or key."""
     profile_path = profiles_dir / f"{name}.yaml"
     if not profile_path.is_file():
@@ -63,7 +64,7 @@ def _dump(yaml: YAML, data: Any) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Apply a named profile (profiles/NAME.yaml) to params.yaml.")
     parser.add_argument("name")
-    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
+    parser.add_argument("--params", type=Path, default=PARAMS)
     args = parser.parse_args(argv)
     text = apply_profile(args.name, args.params)
     with atomic_path(args.params) as tmp:

@@ -16,8 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sentibench.params import RuntimeParams
-from sentibench.runtime import cpu_model
+from sentibench.core.params import RuntimeParams
+from sentibench.core.runtime import cpu_model
 
 PACKAGES = ("torch", "transformers", "datasets", "evaluate", "dvc", "dvclive", "tokenizers", "numpy", "scikit-learn")
 PIPELINE_OUTPUTS = ("metrics", "results", "dvclive", "dvc.lock")  # written by the run itself: not "dirty"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sentibench.errors import UserError
-from sentibench.params import ModelParams
+from sentibench.core.errors import UserError
+from sentibench.core.params import ModelParams
 
 
 def _is_local(location: str) -> bool:

@@ -1,0 +1,1 @@
+"""Speed: the benchmark stage, its statistics and FLOPs model, and the speed levers."""

@@ -1,0 +1,1 @@
+"""Whole-pipeline checks in fresh copies of the repository: repro-check and gpu-check."""

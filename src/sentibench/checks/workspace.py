@@ -1,0 +1,109 @@
+"""What repro-check and gpu-check share: a fresh copy of the repository, a pipeline run in it (on the
+host or in a container), a work folder, and differences between two metrics files put into words."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sentibench.core.contract import RUN_OUTPUTS
+from sentibench.core.errors import UserError
+from sentibench.core.git import git_output
+from sentibench.core.profile import apply_profile
+from sentibench.core.tables import flatten, is_number
+
+
+def copy_repo(source: Path, dest: Path, profile: str | None) -> None:
+    """A fresh copy of the repository's code and params, without any pipeline output, committed."""
+    files = [f for f in git_output(source, "ls-files", "-z", "-co", "--exclude-standard").split("\0") if f]
+    for name in files:
+        if name.split("/", 1)[0] in RUN_OUTPUTS or not (source / name).is_file():
+            continue
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / name, target)
+    if profile:
+        (dest / "params.yaml").write_text(
+            apply_profile(profile, dest / "params.yaml", dest / "profiles"), encoding="utf-8"
+        )
+    identity = ["-c", "user.name=sentibench", "-c", "user.email=repro-check@sentibench.invalid"]
+    git_output(dest, "init", "-q")
+    git_output(dest, "add", "-A")
+    git_output(dest, *identity, "commit", "-qm", "repro-check copy")
+
+
+def pipeline_env() -> dict[str, str]:
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def image_summary(image: str) -> tuple[str, str]:
+    """The image's id and size, as repro-check reports them; a clear error if it was never built."""
+    inspect = ["docker", "image", "inspect", "--format", "{{.Id}} {{.Size}}", image]
+    shown = subprocess.run(inspect, capture_output=True, text=True, check=False).stdout.split()
+    if len(shown) != 2:
+        raise UserError(f"docker image {image} not found; build it first (see the README's Docker section)")
+    return shown[0], f"{int(shown[1]) / 1e9:.2f} GB"
+
+
+def run_pipeline(repo: Path, log: Path, image: str | None = None, gpus: bool = False) -> None:
+    """`dvc repro` in the copy, on the host or, with `image`, inside that container as its own user."""
+    command = ["dvc", "repro"]
+    if image:
+        image_id, size = image_summary(image)
+        print(f"docker image {image}: id {image_id}, size {size}", flush=True)
+        if os.geteuid() == 0:  # the image runs as uid 1000, which must be able to write the copy
+            subprocess.run(["chown", "-R", "1000:1000", str(repo)], check=True)
+        command = [
+            "docker",
+            "run",
+            "--rm",
+            *(["--gpus", "all"] if gpus else []),
+            "-v",
+            f"{repo}:/work",
+            "-e",
+            f"SENTIBENCH_IMAGE_ID={image_id}",
+            image,
+            *command,
+        ]
+    with log.open("a") as out:
+        done = subprocess.run(command, cwd=repo, env=pipeline_env(), stdout=out, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise UserError(f"dvc repro failed in {repo} (exit {done.returncode}): {tail[0]}; see {log}")
+
+
+def value_differences(a: Path, b: Path) -> list[tuple[str, Any, Any]] | None:
+    """(key, value in a, value in b) for every flattened key whose values differ; None if either isn't JSON."""
+    try:
+        left, right = flatten(json.loads(a.read_text())), flatten(json.loads(b.read_text()))
+    except ValueError:
+        return None
+    return [(k, left.get(k), right.get(k)) for k in sorted(set(left) | set(right)) if left.get(k) != right.get(k)]
+
+
+def describe_difference(name: str, key: str, x: Any, y: Any) -> str:
+    delta = f" (delta {y - x:+.3g})" if is_number(x) and is_number(y) else ""
+    return f"{name}: {key}: {x!r} vs {y!r}{delta}"
+
+
+@contextlib.contextmanager
+def work_folder(keep: Path | None, prefix: str) -> Iterator[Path]:
+    """`keep` (made if missing, left for inspection), or a temporary folder removed afterwards; absolute,
+    since it is mounted into containers. A non-empty `keep` is refused: the old outputs and dvc.lock of an
+    earlier check would let DVC skip every stage, and the check would pass without training."""
+    if keep:
+        if keep.exists() and (not keep.is_dir() or any(keep.iterdir())):
+            raise UserError(f"{keep}: --keep needs a new or empty folder (it holds an earlier run)")
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep.resolve()
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield Path(tmp)

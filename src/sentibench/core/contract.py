@@ -1,0 +1,75 @@
+"""The pipeline contract: every artifact path, the names stages share, and the readers of shared artifacts.
+
+Stages never import each other; what one stage writes and the next reads is named here once.
+`dvc.yaml` declares the same paths (tests/test_contract.py holds the two in agreement), so a path
+changes in two places that a test ties together, not in six that drift.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sentibench.core.errors import UserError
+
+PARAMS = Path("params.yaml")
+
+# Artifacts, by the stage that writes them.
+PREPARED = Path("data/prepared")
+DATA_METRICS = Path("metrics/data.json")
+TOKENIZED = Path("data/tokenized")
+PREPROCESS_METRICS = Path("metrics/preprocess.json")
+CHECKPOINTS = Path("checkpoints")
+MODEL_DIR = Path("models/final")
+DVCLIVE = Path("dvclive")
+TRAIN_METRICS = Path("metrics/train.json")
+TRAIN_TIMING = Path("metrics/train_timing.json")
+ENV = Path("metrics/env.json")
+EVAL_METRICS = Path("metrics/eval.json")
+PREDICTIONS = Path("results/predictions.csv")
+THROUGHPUT = Path("metrics/throughput.json")
+INFERENCE_CURVE = Path("results/inference.csv")
+
+SPLITS = ("train", "validation", "test")
+ENCODED_FIELDS = ("input_ids", "token_type_ids", "attention_mask")
+COMPLETE_MARKER = "sentibench-complete"  # written into a checkpoint only after the Trainer finished saving it
+
+# Outputs that must be byte-identical between two runs of the same commit, params and environment.
+QUALITY_OUTPUTS = (DATA_METRICS, PREPROCESS_METRICS, TRAIN_METRICS, EVAL_METRICS, PREDICTIONS, MODEL_DIR, DVCLIVE)
+# Outputs that legitimately differ between such runs (timings, the machine, resumable state).
+NONDETERMINISTIC_OUTPUTS = (CHECKPOINTS, TRAIN_TIMING, ENV)
+# Everything `dvc repro` writes: a fresh copy of the repository has none of it, and none of it makes git "dirty".
+RUN_OUTPUTS = ("data", "models", "checkpoints", "dvclive", "results", "metrics", "dvc.lock")
+
+
+def read_label_names(prepared_dir: Path = PREPARED) -> list[str]:
+    """The label names `prepare` stored in the Parquet schema of its train split."""
+    import pyarrow.parquet as pq
+
+    path = prepared_dir / "train.parquet"
+    if not path.is_file():
+        raise UserError(f"{path}: missing; run the prepare stage first")
+    metadata = pq.read_schema(path).metadata or {}
+    return json.loads(metadata[b"label_names"])
+
+
+def load_tokenized(path: Path = TOKENIZED) -> Any:
+    """The DatasetDict `preprocess` saved (label as a ClassLabel, the encoded fields as int sequences)."""
+    from datasets import load_from_disk
+
+    if not (path / "dataset_dict.json").is_file():
+        raise UserError(f"{path}: no tokenised dataset; run the preprocess stage first")
+    return load_from_disk(str(path))
+
+
+def load_saved(model_dir: Path = MODEL_DIR) -> tuple[Any, Any]:
+    """The trained model in eval mode, on the GPU where there is one (as training ran), and its tokenizer."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if not (model_dir / "model.safetensors").is_file():
+        raise UserError(f"{model_dir}: no model.safetensors; run the train stage first")
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), use_safetensors=True)
+    model.to("cuda" if torch.cuda.is_available() else "cpu")
+    return model.eval(), AutoTokenizer.from_pretrained(str(model_dir))

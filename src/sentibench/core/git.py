@@ -1,0 +1,31 @@
+"""The one way sentibench runs git: reading revisions, copying a repository, fingerprinting a run."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from sentibench.core.errors import UserError
+
+TIMEOUT_S = 120
+
+
+def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run git in `repo` and return what it did; a missing git or a hung call is a failed command, not a crash."""
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=repo, capture_output=True, text=True, timeout=TIMEOUT_S, check=False
+        )
+    except OSError as err:
+        return subprocess.CompletedProcess(["git", *args], 127, "", str(err))
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(["git", *args], 124, "", f"timed out after {TIMEOUT_S} s")
+
+
+def git_output(repo: Path, *args: str) -> str:
+    """git's standard output; a failure is a one-line UserError naming the command and git's last words."""
+    done = git(repo, *args)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise UserError(f"{repo}: git {args[0]} failed: {last}")
+    return done.stdout

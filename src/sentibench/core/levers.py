@@ -1,0 +1,68 @@
+"""The speed levers: one registry read by the train stage, the benchmark, `sentibench levers` and the
+bare-Trainer baseline, so that adding a lever is one entry here plus its param in `params.py`.
+
+Each lever names the param that sets it, the values `sentibench levers` tries against the current
+configuration, and the `TrainingArguments` it implies (none when the stage applies it itself, as the
+thread count is applied by `apply_runtime`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sentibench.core.params import Params
+
+
+@dataclass(frozen=True)
+class Lever:
+    key: str  # "section.field" in params.yaml
+    trials: tuple[Any, ...]  # values tried by `sentibench levers` (the current one is the baseline)
+    arguments: Callable[[Any], dict[str, Any]]  # TrainingArguments keywords for a value
+
+
+LEVERS = (
+    Lever(
+        "train.group_by_length",
+        (False, True),
+        lambda on: {"train_sampling_strategy": "group_by_length" if on else "random"},
+    ),
+    Lever("train.bf16", (False, True), lambda on: {"bf16": on}),
+    Lever("train.dataloader_workers", (0, 2), lambda workers: {"dataloader_num_workers": workers}),
+    Lever("runtime.threads", (1, 2), lambda _: {}),
+)
+
+
+def value(params: Params, key: str) -> Any:
+    section, name = key.split(".")
+    return getattr(getattr(params, section), name)
+
+
+def with_value(params: Params, key: str, new: Any) -> Params:
+    section, name = key.split(".")
+    return dataclasses.replace(params, **{section: dataclasses.replace(getattr(params, section), **{name: new})})
+
+
+def lever_values(params: Params) -> dict[str, Any]:
+    """Every lever's setting in these params, as recorded beside benchmark results."""
+    return {lever.key: value(params, lever.key) for lever in LEVERS}
+
+
+def trainer_arguments(params: Params) -> dict[str, Any]:
+    """The TrainingArguments keywords that the levers' settings imply."""
+    out: dict[str, Any] = {}
+    for lever in LEVERS:
+        out.update(lever.arguments(value(params, lever.key)))
+    return out
+
+
+def variants(params: Params) -> dict[str, Params]:
+    """The configuration itself, then one variant per lever value it does not use, each changing one lever."""
+    out = {"current params": params}
+    for lever in LEVERS:
+        for trial in lever.trials:
+            if trial != value(params, lever.key):
+                out[f"{lever.key}: {trial}"] = with_value(params, lever.key, trial)
+    return out

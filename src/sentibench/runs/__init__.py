@@ -1,0 +1,1 @@
+"""Reading runs across revisions: compare, aggregate, history and their tolerances."""

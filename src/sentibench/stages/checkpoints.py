@@ -1,0 +1,104 @@
+"""Resumable training state: the run record, complete checkpoints, and the choice to resume or start afresh.
+
+A checkpoint is usable only when the Trainer finished saving it (a marker written after the save),
+every file is present and its state names its own step. A run resumes only the run it belongs to
+(same fingerprint of params and data) and only while that run is unfinished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sentibench.core.atomic import write_json
+from sentibench.core.contract import COMPLETE_MARKER
+from sentibench.core.params import Params, as_dict
+
+RUN_FILE = "run.json"
+CHECKPOINT_FILES = ("trainer_state.json", "model.safetensors", "optimizer.pt", "scheduler.pt")
+
+
+def dataset_digest(path: Path) -> str:
+    """Hash of the tokenised dataset's files: a checkpoint only resumes on the same data."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(path).as_posix().encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def run_fingerprint(params: Params, data_digest: str) -> str:
+    relevant = {"model": as_dict(params.model), "train": as_dict(params.train), "runtime": as_dict(params.runtime)}
+    return hashlib.sha256(json.dumps([relevant, data_digest], sort_keys=True).encode()).hexdigest()
+
+
+def is_complete_checkpoint(folder: Path) -> bool:
+    """Usable only if the save finished (marker), every file is there and the state names its own step."""
+    if not all((folder / name).is_file() for name in (*CHECKPOINT_FILES, COMPLETE_MARKER)):
+        return False
+    try:
+        state = json.loads((folder / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return f"checkpoint-{state.get('global_step')}" == folder.name
+
+
+def newest_checkpoint(checkpoints: Path) -> Path | None:
+    found = []
+    for folder in checkpoints.glob("checkpoint-*"):
+        step = folder.name.removeprefix("checkpoint-")
+        if step.isdigit() and is_complete_checkpoint(folder):
+            found.append((int(step), folder))
+    return max(found)[1] if found else None
+
+
+def write_record(checkpoints: Path, record: dict[str, Any]) -> None:
+    """The run record beside the checkpoints (fingerprint, baseline evaluation, completion), written atomically."""
+    write_json(checkpoints / RUN_FILE, record)
+
+
+def find_resume(checkpoints: Path, fingerprint: str) -> tuple[Path | None, dict[str, Any]]:
+    """The checkpoint to resume from and its run record; (None, {}) when training starts afresh."""
+    try:
+        record = json.loads((checkpoints / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return None, {}
+    if record.get("fingerprint") == fingerprint and not record.get("complete"):
+        checkpoint = newest_checkpoint(checkpoints)
+        if checkpoint is not None:
+            return checkpoint, record
+    return None, {}
+
+
+def resume_point(checkpoints: Path, fingerprint: str) -> tuple[Path | None, dict[str, Any]]:
+    """The checkpoint to resume from and the saved run record, or a clean slate (old checkpoints deleted).
+
+    Called only after everything the run needs was validated, so a typo never costs saved progress.
+    """
+    checkpoint, record = find_resume(checkpoints, fingerprint)
+    if checkpoint is not None:
+        return checkpoint, record
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    checkpoints.mkdir(parents=True)
+    record = {"fingerprint": fingerprint}
+    write_record(checkpoints, record)
+    return None, record
+
+
+def checkpoint_marker() -> Any:
+    """A callback that marks a checkpoint complete once the Trainer's save returned.
+
+    A process killed while saving leaves no marker, so its half-written checkpoint is never loaded.
+    """
+    from transformers import TrainerCallback
+
+    class CheckpointMarker(TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.is_world_process_zero:
+                folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+                (folder / COMPLETE_MARKER).write_text(str(state.global_step))
+
+    return CheckpointMarker()

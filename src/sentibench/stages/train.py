@@ -1,0 +1,310 @@
+"""Stage `train`: fine-tune with the Hugging Face `Trainer`, as the seed does, resumably.
+
+Four steps, each its own function: `prepare_run` validates everything and finds the checkpoint to
+resume (only then may old checkpoints go), `fit` trains, `save` writes the final model atomically,
+and `report` turns the run into quality metrics and timings. Checkpoints live in a persistent DVC
+output; a run of other params or data never continues them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sentibench.core.atomic import atomic_dir, write_json
+from sentibench.core.contract import (
+    CHECKPOINTS,
+    DVCLIVE,
+    ENV,
+    MODEL_DIR,
+    PARAMS,
+    TOKENIZED,
+    TRAIN_METRICS,
+    TRAIN_TIMING,
+    load_tokenized,
+)
+from sentibench.core.environment import environment
+from sentibench.core.errors import UserError, run_cli
+from sentibench.core.levers import trainer_arguments
+from sentibench.core.params import Params, load_params
+from sentibench.core.runtime import apply_runtime, runtime_info
+from sentibench.stages.checkpoints import (
+    checkpoint_marker,
+    dataset_digest,
+    find_resume,
+    resume_point,
+    run_fingerprint,
+    write_record,
+)
+from sentibench.stages.curves import dvclive_callback, mean_logged_loss, sort_summary
+
+
+def training_arguments(params: Params, output_dir: Path, **overrides: Any) -> Any:
+    """The seed's TrainingArguments from params and the levers; the benchmark overrides evals and saves."""
+    import torch
+    from transformers import TrainingArguments
+
+    t = params.train
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1  # set by torchrun
+    arguments = dict(
+        output_dir=str(output_dir),
+        eval_strategy="steps",
+        eval_steps=t.eval_steps,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        num_train_epochs=t.epochs,
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        warmup_steps=t.warmup_steps,
+        lr_scheduler_type=t.lr_scheduler,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        logging_steps=t.logging_steps,
+        seed=t.seed,
+        data_seed=t.seed,
+        use_cpu=not torch.cuda.is_available(),
+        ddp_backend="gloo" if distributed and not torch.cuda.is_available() else None,
+        # A sequence classifier's loss is already a per-batch mean; scaling it by the world size (the
+        # default, meant for token-level losses) doubles the logged loss under 2 processes.
+        average_tokens_across_devices=False,
+        # apply_runtime already made the run deterministic (algorithms, cuDNN, a 4 MiB cuBLAS workspace).
+        # The Trainer's own full_determinism would add CUDA_LAUNCH_BLOCKING=1, which serialises every kernel
+        # launch, and shrink the cuBLAS workspace to 128 KiB; its seeding is the same as set_seed's.
+        full_determinism=False,
+        report_to="none",
+        **trainer_arguments(params),
+    )
+    return TrainingArguments(**{**arguments, **overrides})
+
+
+def drop_loading_flags(config_file: Path) -> None:
+    """Transformers records how the tokenizer was loaded (local_files_only follows HF_HUB_OFFLINE), which
+    is a property of the run's environment, not of the tokenizer; without it, a container that runs
+    offline and a host that does not save the same bytes."""
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config.pop("local_files_only", None)
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+@dataclass
+class Run:
+    """One training run between its steps: what was loaded, and where it resumes from."""
+
+    params: Params
+    dataset: Any
+    tokenizer: Any
+    trainer: Any
+    checkpoint: Path | None
+    record: dict[str, Any]
+    is_main: bool
+
+    @property
+    def resume_step(self) -> int | None:
+        return int(self.checkpoint.name.removeprefix("checkpoint-")) if self.checkpoint else None
+
+
+def prepare_run(
+    params: Params, tokenized_dir: Path, checkpoints: Path, dvclive_dir: Path, extra_callbacks: Sequence[Any] = ()
+) -> Run:
+    """Load and validate data, tokenizer and model, then choose between resuming and a clean start.
+
+    The model is built before `checkpoints/` is touched: a wrong `model.config` value fails here and the
+    progress of an interrupted run stays resumable.
+    """
+    from transformers import DataCollatorWithPadding, Trainer, set_seed
+
+    from sentibench.core.modeling import load_model, load_tokenizer
+    from sentibench.stages.scoring import compute_accuracy
+
+    dataset = load_tokenized(tokenized_dir)
+    label_names = dataset["train"].features["label"].names
+    tokenizer = load_tokenizer(params.model)
+    fingerprint = run_fingerprint(params, dataset_digest(tokenized_dir))
+    args = training_arguments(params, checkpoints)  # joins the process group under torchrun
+    set_seed(params.train.seed)
+    model = load_model(params.model, len(tokenizer), label_names)
+    is_main = args.process_index == 0
+    with args.main_process_first(desc="checkpoint check"):  # the others then see the same folder
+        checkpoint, record = (
+            resume_point(checkpoints, fingerprint) if is_main else find_resume(checkpoints, fingerprint)
+        )
+    resume_step = int(checkpoint.name.removeprefix("checkpoint-")) if checkpoint else None
+    curves = [dvclive_callback(dvclive_dir, resume_step)] if is_main else []
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=dataset["train"],
+        eval_dataset=dataset["validation"],
+        compute_metrics=compute_accuracy,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+        callbacks=[*curves, checkpoint_marker(), *extra_callbacks],
+    )
+    return Run(params, dataset, tokenizer, trainer, checkpoint, record, is_main)
+
+
+def final_evaluation(trainer: Any) -> dict[str, Any]:
+    """The evaluation at the last step: the Trainer's own when it made one there, else a new one."""
+    evals = [entry for entry in trainer.state.log_history if "eval_accuracy" in entry]
+    if evals and evals[-1].get("step") == trainer.state.global_step:
+        return evals[-1]
+    return trainer.evaluate()
+
+
+def fit(run: Run, checkpoints: Path) -> tuple[Any, float, dict[str, Any]]:
+    """Evaluate the untrained model (a fresh run only), train, evaluate at the end: (output, seconds, final eval)."""
+    if run.checkpoint is None:
+        if run.is_main:
+            print("train: evaluating the untrained model (baseline)", flush=True)
+        run.record["baseline"] = run.trainer.evaluate()
+        if run.is_main:
+            write_record(checkpoints, run.record)
+    else:
+        print(f"train: resuming from {run.checkpoint}", flush=True)
+    started = time.perf_counter()
+    output = run.trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)
+    wall = time.perf_counter() - started
+    return output, wall, final_evaluation(run.trainer)
+
+
+def save(run: Run, model_dir: Path, checkpoints: Path, dvclive_dir: Path) -> None:
+    """Write the final model and tokenizer as one atomic folder, then mark the run complete."""
+    if not run.is_main:
+        return
+    sort_summary(dvclive_dir / "metrics.json")
+    with atomic_dir(model_dir) as tmp:
+        run.trainer.save_model(str(tmp))
+        (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; the params say the same in text
+        run.tokenizer.save_pretrained(str(tmp))
+        drop_loading_flags(tmp / "tokenizer_config.json")
+    run.record["complete"] = True
+    write_record(checkpoints, run.record)
+
+
+def report(run: Run, output: Any, wall: float, final: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Quality metrics (deterministic) and timings (not): kept apart so quality files compare byte for byte."""
+    from sentibench.core.modeling import count_parameters
+
+    trainer, train = run.trainer, run.dataset["train"]
+    epochs = run.params.train.epochs
+    # A resumed run's wall time covers only the steps it ran, so its rates count only those steps.
+    share = (output.global_step - (run.resume_step or 0)) / output.global_step
+    real_tokens = sum(len(ids) for ids in train["input_ids"]) * epochs * share
+    shards = shard_report(trainer, len(train)) if trainer.args.world_size > 1 else None
+    metrics = {
+        "train_loss": mean_logged_loss(trainer.state.log_history),
+        "baseline_eval_accuracy": run.record["baseline"]["eval_accuracy"],
+        "baseline_eval_loss": run.record["baseline"]["eval_loss"],
+        "eval_accuracy": final["eval_accuracy"],
+        "eval_loss": final["eval_loss"],
+        "global_step": output.global_step,
+        "epochs": epochs,
+        "train_rows": len(train),
+        "eval_rows": len(run.dataset["validation"]),
+        "num_parameters": count_parameters(trainer.model),
+        **({"distributed": shards} if shards else {}),
+    }
+    timing = {
+        "train_runtime_s": round(output.metrics["train_runtime"], 3),
+        "train_samples_per_second": round(len(train) * epochs * share / wall, 3),
+        "train_tokens_per_second": round(real_tokens / wall, 1),
+        "resumed_from_step": run.resume_step or 0,
+        **runtime_info(),
+    }
+    return metrics, timing
+
+
+def train(
+    params: Params,
+    tokenized_dir: Path,
+    checkpoints: Path,
+    model_dir: Path,
+    dvclive_dir: Path,
+    extra_callbacks: Sequence[Any] = (),
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train, save the final model and tokenizer; return the quality metrics and the timings."""
+    apply_runtime(params.runtime)
+    run = prepare_run(params, tokenized_dir, checkpoints, dvclive_dir, extra_callbacks)
+    output, wall, final = fit(run, checkpoints)
+    metrics, timing = report(run, output, wall, final)
+    save(run, model_dir, checkpoints, dvclive_dir)
+    return metrics, timing
+
+
+def shard_report(trainer: Any, train_rows: int) -> dict[str, Any]:
+    """Which training rows each process's data loader yields in one epoch, gathered on every rank.
+
+    Rows are identified by their token ids, so the report shows that the processes split the
+    data between them (DDP repeats a few rows to give every process equally many batches).
+    """
+    import torch.distributed as dist
+
+    seen = set()
+    for batch in trainer.get_train_dataloader():
+        for ids, mask in zip(batch["input_ids"].tolist(), batch["attention_mask"].tolist(), strict=True):
+            seen.add(hash(tuple(i for i, m in zip(ids, mask, strict=True) if m)))
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, seen)
+    union = set().union(*gathered)
+    overlap = sum(len(a & b) for i, a in enumerate(gathered) for b in gathered[i + 1 :])
+    return {
+        "processes": len(gathered),
+        "rows_per_process": [len(rows) for rows in gathered],
+        "rows_seen": len(union),
+        "rows_in_two_processes": overlap,
+        "train_rows": train_rows,
+    }
+
+
+def launch_distributed(processes: int, argv: Sequence[str]) -> None:
+    """Re-run this stage under torchrun with `processes` workers on this host (DDP; gloo on CPU)."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import main as torchrun
+
+    try:
+        torchrun(["--standalone", f"--nproc-per-node={processes}", "-m", "sentibench.stages.train", *argv])
+    except ChildFailedError as err:
+        raise UserError(
+            f"distributed training with {processes} processes failed: {err.get_first_failure()[1].message}"
+        ) from None
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=PARAMS)
+    parser.add_argument("--tokenized", type=Path, default=TOKENIZED)
+    parser.add_argument("--checkpoints", type=Path, default=CHECKPOINTS)
+    parser.add_argument("--model-dir", type=Path, default=MODEL_DIR)
+    parser.add_argument("--dvclive", type=Path, default=DVCLIVE)
+    parser.add_argument("--metrics", type=Path, default=TRAIN_METRICS)
+    parser.add_argument("--timing", type=Path, default=TRAIN_TIMING)
+    parser.add_argument("--env", type=Path, default=ENV)
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    apply_runtime(params.runtime)  # before anything imports torch
+    if params.train.processes > 1 and "LOCAL_RANK" not in os.environ:
+        launch_distributed(params.train.processes, sys.argv[1:] if argv is None else argv)
+        return
+    metrics, timing = train(params, args.tokenized, args.checkpoints, args.model_dir, args.dvclive)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    write_json(args.metrics, metrics)
+    write_json(args.timing, timing)
+    write_json(args.env, environment(params.runtime))
+    print(
+        f"train: accuracy {metrics['baseline_eval_accuracy']:.4f} -> {metrics['eval_accuracy']:.4f} on validation, "
+        f"{metrics['global_step']} steps in {timing['train_runtime_s']:.0f} s",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

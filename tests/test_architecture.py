@@ -1,0 +1,116 @@
+"""The architecture holds: stage deps in every dvc.yaml cover the code each stage runs, the contract's
+paths are the ones dvc.yaml declares, and params.yaml is the one source of defaults."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+from sentibench.core import contract
+from sentibench.core.params import Params, parse_params
+
+SRC = REPO / "src"
+PIPELINES = sorted(p for p in REPO.glob("**/dvc.yaml") if ".venv" not in p.parts)
+
+
+def module_file(name: str) -> Path | None:
+    base = SRC / Path(*name.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imported_modules(path: Path, package: str) -> set[str]:
+    """Every sentibench module a file imports, at the top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("sentibench"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sentibench"):
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names if module_file(f"{node.module}.{a.name}"))
+    return {name for name in found if module_file(name)}
+
+
+def import_closure(module: str) -> set[Path]:
+    """The source files a `python -m module` run loads from src/, package __init__ files left out
+    (test_package_inits_hold_no_code keeps them empty)."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        file = module_file(name)
+        todo.extend(imported_modules(file, name))
+    files = {module_file(name) for name in seen}
+    return {f for f in files if f.name != "__init__.py"}
+
+
+def stages() -> list[tuple[Path, str, dict]]:
+    out = []
+    for pipeline in PIPELINES:
+        for name, stage in (yaml.safe_load(pipeline.read_text())["stages"] or {}).items():
+            out.append((pipeline, name, stage))
+    return out
+
+
+@pytest.mark.parametrize(("pipeline", "name", "stage"), stages(), ids=lambda v: v if isinstance(v, str) else "")
+def test_stage_deps_cover_the_code_it_imports(pipeline, name, stage):
+    module = re.search(r"python -m (\S+)", stage["cmd"]).group(1)
+    wdir = (pipeline.parent / stage.get("wdir", ".")).resolve()
+    deps = [(wdir / d).resolve() for d in stage.get("deps", [])]
+    missing = [
+        f.relative_to(REPO).as_posix()
+        for f in sorted(import_closure(module))
+        if not any(f == d or d in f.parents for d in deps)
+    ]
+    assert not missing, f"{pipeline.relative_to(REPO)}: stage {name} runs code missing from its deps: {missing}"
+
+
+def test_package_inits_hold_no_code():
+    for init in SRC.rglob("__init__.py"):
+        body = ast.parse(init.read_text()).body
+        constants = [n for n in body if isinstance(n, ast.Expr | ast.Assign) and isinstance(n.value, ast.Constant)]
+        assert constants == body, f"{init}: a package __init__ holds only a docstring and constants"
+
+
+def declared_outputs() -> set[str]:
+    paths = set()
+    for pipeline, _, stage in stages():
+        wdir = (pipeline.parent / stage.get("wdir", ".")).resolve()
+        for kind in ("outs", "metrics", "plots"):
+            for entry in stage.get(kind, []) or []:
+                for path in entry if isinstance(entry, dict) else [entry]:
+                    paths.add((wdir / path).resolve().relative_to(REPO).as_posix())
+    return paths
+
+
+def test_contract_paths_are_the_pipeline_outputs():
+    declared = declared_outputs()
+    artifacts = {
+        value.as_posix()
+        for name, value in vars(contract).items()
+        if isinstance(value, Path) and name.isupper() and value != contract.PARAMS
+    }
+    assert artifacts == declared
+    for group in (contract.QUALITY_OUTPUTS, contract.NONDETERMINISTIC_OUTPUTS):
+        assert {p.as_posix() for p in group} <= declared
+    assert not set(contract.QUALITY_OUTPUTS) & set(contract.NONDETERMINISTIC_OUTPUTS)
+    assert {p.split("/")[0] for p in declared} <= set(contract.RUN_OUTPUTS)
+
+
+def test_params_yaml_is_the_one_source_of_defaults():
+    from_file = parse_params(yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8")))
+    assert from_file == Params()
+    for section in dataclasses.fields(Params):
+        for item in dataclasses.fields(getattr(Params(), section.name)):
+            assert item.metadata.get("help"), f"{section.name}.{item.name} has no help"
