@@ -3,7 +3,8 @@
 Reads params.yaml with plain YAML, builds the model from its config, and runs the seed's protocol
 (an evaluation before training, then Trainer.train() with the same TrainingArguments) on the
 tokenised data of the pipeline. No DVCLive, no checkpoint bookkeeping, no fingerprints, no metrics
-files. The speed levers come from sentibench's one registry, so a lever that is on in params.yaml
+files. The speed levers come from sentibench's one registry and the Trainer from its shared set-up
+(the sampler `train.sampler` names, evaluation on a forked RNG), so a lever that is on in params.yaml
 is on here too and the overhead comparison stays like for like. Prints the Trainer's train_runtime,
 which `overhead.py` compares with the train stage's.
 """
@@ -22,17 +23,18 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
     DataCollatorWithPadding,
-    Trainer,
     TrainingArguments,
     set_seed,
 )
 
 from sentibench.core.levers import trainer_arguments
 from sentibench.core.params import load_params
+from sentibench.stages.trainer import build_trainer
 
 params_file = Path(sys.argv[1] if len(sys.argv) > 1 else "params.yaml")
 params = yaml.safe_load(params_file.read_text(encoding="utf-8"))
-levers = trainer_arguments(load_params(params_file))
+typed = load_params(params_file)
+levers = trainer_arguments(typed)
 model_p, train_p = params["model"], params["train"]
 torch.set_num_threads(params["runtime"]["threads"])
 torch.use_deterministic_algorithms(params["runtime"]["deterministic"])  # as the train stage; full_determinism stays off
@@ -75,7 +77,8 @@ with tempfile.TemporaryDirectory() as out:
         average_tokens_across_devices=False,
         **levers,
     )
-    trainer = Trainer(
+    trainer = build_trainer(
+        typed,
         model=model,
         args=args,
         train_dataset=data["train"],

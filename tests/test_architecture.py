@@ -74,6 +74,9 @@ def test_stage_deps_cover_the_code_it_imports(pipeline, name, stage):
         if not any(f == d or d in f.parents for d in deps)
     ]
     assert not missing, f"{pipeline.relative_to(REPO)}: stage {name} runs code missing from its deps: {missing}"
+    closure = import_closure(module)
+    extra = [d.relative_to(REPO).as_posix() for d in deps if d.suffix == ".py" and d not in closure]
+    assert not extra, f"{pipeline.relative_to(REPO)}: stage {name} lists deps it never imports: {extra}"
 
 
 def test_package_inits_hold_no_code():

@@ -68,13 +68,16 @@ def test_rerun_gives_byte_identical_quality_outputs(tiny_run, tmp_path):
 
 @pytest.fixture(scope="module")
 def two_epoch_runs(tiny_run, tmp_path_factory):
-    """An uninterrupted 2-epoch run (38 steps), and one SIGKILLed at step 25, after checkpoint-20."""
+    """An uninterrupted 2-epoch run (38 steps) with bucketed batches, and one SIGKILLed at step 25, after
+    checkpoint-20 (in the second epoch, so the sampler's epoch must be restored)."""
     root = tmp_path_factory.mktemp("resume")
-    params_file = write_params(root / "params.yaml", {"train": {"epochs": 2}})
+    bucketed = {"epochs": 2, "sampler": "bucketed", "bucket_window": 4}
+    params_file = write_params(root / "params.yaml", {"train": bucketed})
     params = load_params(params_file)
     tokenized = tiny_run / "tokenized"
     full = root / "full"
-    train_stage.train(params, tokenized, full / "checkpoints", full / "model", full / "dvclive")
+    full_metrics, _ = train_stage.train(params, tokenized, full / "checkpoints", full / "model", full / "dvclive")
+    (full / "train.json").write_text(json.dumps(full_metrics))
     killed = root / "killed"
     outputs = [str(killed / name) for name in ("checkpoints", "model", "dvclive")]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
@@ -96,6 +99,8 @@ def _resume_and_compare(params, tokenized, full, run, expected_step):
     assert _differences(full, run, files) == []
     uninterrupted = json.loads((full / "checkpoints" / checkpoints.RUN_FILE).read_text())
     assert metrics["baseline_eval_accuracy"] == uninterrupted["baseline"]["eval_accuracy"]
+    uninterrupted_metrics = json.loads((full / "train.json").read_text())
+    assert metrics == uninterrupted_metrics  # padding efficiency and steps to target included
     return metrics
 
 

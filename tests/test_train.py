@@ -12,6 +12,7 @@ from sentibench.core.params import load_params
 from sentibench.stages import checkpoints
 from sentibench.stages import train as train_stage
 from sentibench.stages.curves import mean_logged_loss
+from sentibench.stages.measures import steps_to_target
 
 ORIGINAL_CUBLAS_WORKSPACE = os.environ.get("CUBLAS_WORKSPACE_CONFIG")  # read at collection, before any run
 
@@ -109,3 +110,35 @@ def test_deterministic_training_keeps_async_launches_and_its_cublas_workspace(ti
 
     assert os.environ.get("CUDA_LAUNCH_BLOCKING") != "1"
     assert os.environ.get("CUBLAS_WORKSPACE_CONFIG") in (CUBLAS_WORKSPACE, ORIGINAL_CUBLAS_WORKSPACE)
+
+
+def test_how_often_a_run_looks_does_not_change_what_it_learns(tiny_run, tmp_path):
+    """Evaluating, saving and logging draw from no RNG that training uses: two cadences, same weights."""
+    cadences = {
+        "often": {"eval_steps": 3, "save_steps": 4, "logging_steps": 2},
+        "rarely": {"eval_steps": 19, "save_steps": 19, "logging_steps": 19},
+    }
+    weights = {}
+    for name, cadence in cadences.items():
+        params = load_params(write_params(tmp_path / f"{name}.yaml", {"train": cadence}))
+        out = tmp_path / name
+        metrics, _ = train_stage.train(params, tiny_run / "tokenized", out / "ckpt", out / "model", out / "dvclive")
+        weights[name] = (out / "model" / "model.safetensors").read_bytes()
+        assert metrics["global_step"] == 19
+    assert weights["often"] == weights["rarely"]
+
+
+def test_padding_efficiency_and_steps_to_target_are_recorded(tiny_run):
+    metrics = json.loads((tiny_run / "train.json").read_text())
+    timing = json.loads((tiny_run / "train_timing.json").read_text())
+    assert 0.3 < metrics["padding_efficiency"] <= 1
+    reached = metrics["steps_to_target"]
+    assert (reached is None) == (timing["seconds_to_target"] is None)
+    assert 0 <= timing["evaluation_share"] < 1 and timing["evaluation_seconds"] >= 0
+
+
+def test_steps_to_target_is_the_first_evaluation_at_the_target():
+    history = [{"eval_accuracy": a, "step": s} for a, s in ((0.5, 0), (0.81, 20), (0.9, 40))]
+    assert steps_to_target(history, 0.8) == 20
+    assert steps_to_target(history, 0.95) is None
+    assert steps_to_target(history, None) is None

@@ -41,7 +41,7 @@ from sentibench.core.errors import run_cli
 from sentibench.core.levers import lever_values
 from sentibench.core.params import BenchmarkParams, Params, load_params
 from sentibench.core.runtime import apply_runtime
-from sentibench.stages.train import training_arguments
+from sentibench.stages.trainer import build_trainer, training_arguments
 
 
 def step_timer(clock: Clock) -> Any:
@@ -72,7 +72,7 @@ def step_timer(clock: Clock) -> Any:
 
 def measure_training(params: Params, dataset: Any, tokenizer: Any, clock: Clock = time.perf_counter) -> dict[str, Any]:
     """Time warm-up + measured steps of the train stage's Trainer set-up; report the measured ones."""
-    from transformers import DataCollatorWithPadding, Trainer, set_seed
+    from transformers import DataCollatorWithPadding, set_seed
 
     from sentibench.core.modeling import load_model
 
@@ -96,7 +96,8 @@ def measure_training(params: Params, dataset: Any, tokenizer: Any, clock: Clock 
             logging_strategy="no",
             disable_tqdm=True,
         )
-        trainer = Trainer(
+        trainer = build_trainer(
+            params,
             model=model,
             args=args,
             train_dataset=dataset["train"],

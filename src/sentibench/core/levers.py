@@ -24,10 +24,10 @@ class Lever:
 
 
 LEVERS = (
-    Lever(
-        "train.group_by_length",
-        (False, True),
-        lambda on: {"train_sampling_strategy": "group_by_length" if on else "random"},
+    Lever(  # `bucketed` is applied by stages/trainer.py's sampler; the Trainer itself then samples at random
+        "train.sampler",
+        ("random", "bucketed", "group_by_length"),
+        lambda sampler: {"train_sampling_strategy": "group_by_length" if sampler == "group_by_length" else "random"},
     ),
     Lever("train.bf16", (False, True), lambda on: {"bf16": on}),
     Lever("train.dataloader_workers", (0, 2), lambda workers: {"dataloader_num_workers": workers}),

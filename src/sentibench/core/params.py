@@ -124,13 +124,19 @@ class TrainParams:
     save_total_limit: int | None = option(2, "checkpoints kept")
     logging_steps: int = option(10, "log the loss every N steps")
     processes: int = option(1, ">1: DDP under torchrun on this host (gloo on CPU, NCCL on GPUs)")
-    group_by_length: bool = option(False, "lever: Transformers' length grouping (less padding, other batches)")
+    target_accuracy: float | None = option(0.8, "validation accuracy whose first evaluated step is time-to-accuracy")
+    sampler: Literal["random", "bucketed", "group_by_length"] = option(
+        "random", "lever: random batches, length-bucketed batches in shuffled order, or Transformers' grouping"
+    )
+    bucket_window: int = option(16, "bucketed: batches per window sorted by length (larger: less padding)")
     bf16: bool = option(False, "lever: bfloat16 autocast where the CPU or GPU supports it")
     dataloader_workers: int = option(0, "lever: data loader worker processes")
 
     def validate(self) -> None:
         positive(self, "batch_size", "eval_batch_size", "eval_steps", "save_steps", "logging_steps", "processes")
-        positive(self, "epochs", "learning_rate")
+        positive(self, "epochs", "learning_rate", "bucket_window")
+        if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
+            raise UserError(f"train.target_accuracy must be in (0, 1] or null; got {self.target_accuracy!r}")
         not_negative(self, "dataloader_workers", "warmup_steps", "save_total_limit")
 
 

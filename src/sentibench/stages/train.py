@@ -32,7 +32,6 @@ from sentibench.core.contract import (
 )
 from sentibench.core.environment import environment
 from sentibench.core.errors import UserError, run_cli
-from sentibench.core.levers import trainer_arguments
 from sentibench.core.params import Params, load_params
 from sentibench.core.runtime import apply_runtime, runtime_info
 from sentibench.stages.checkpoints import (
@@ -44,45 +43,8 @@ from sentibench.stages.checkpoints import (
     write_record,
 )
 from sentibench.stages.curves import dvclive_callback, mean_logged_loss, sort_summary
-
-
-def training_arguments(params: Params, output_dir: Path, **overrides: Any) -> Any:
-    """The seed's TrainingArguments from params and the levers; the benchmark overrides evals and saves."""
-    import torch
-    from transformers import TrainingArguments
-
-    t = params.train
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1  # set by torchrun
-    arguments = dict(
-        output_dir=str(output_dir),
-        eval_strategy="steps",
-        eval_steps=t.eval_steps,
-        save_strategy="steps",
-        save_steps=t.save_steps,
-        save_total_limit=t.save_total_limit,
-        num_train_epochs=t.epochs,
-        learning_rate=t.learning_rate,
-        weight_decay=t.weight_decay,
-        warmup_steps=t.warmup_steps,
-        lr_scheduler_type=t.lr_scheduler,
-        per_device_train_batch_size=t.batch_size,
-        per_device_eval_batch_size=t.eval_batch_size,
-        logging_steps=t.logging_steps,
-        seed=t.seed,
-        data_seed=t.seed,
-        use_cpu=not torch.cuda.is_available(),
-        ddp_backend="gloo" if distributed and not torch.cuda.is_available() else None,
-        # A sequence classifier's loss is already a per-batch mean; scaling it by the world size (the
-        # default, meant for token-level losses) doubles the logged loss under 2 processes.
-        average_tokens_across_devices=False,
-        # apply_runtime already made the run deterministic (algorithms, cuDNN, a 4 MiB cuBLAS workspace).
-        # The Trainer's own full_determinism would add CUDA_LAUNCH_BLOCKING=1, which serialises every kernel
-        # launch, and shrink the cuBLAS workspace to 128 KiB; its seeding is the same as set_seed's.
-        full_determinism=False,
-        report_to="none",
-        **trainer_arguments(params),
-    )
-    return TrainingArguments(**{**arguments, **overrides})
+from sentibench.stages.measures import padding_counter, steps_to_target, target_timer
+from sentibench.stages.trainer import build_trainer, training_arguments
 
 
 def drop_loading_flags(config_file: Path) -> None:
@@ -102,6 +64,8 @@ class Run:
     dataset: Any
     tokenizer: Any
     trainer: Any
+    padding: Any
+    timer: Any
     checkpoint: Path | None
     record: dict[str, Any]
     is_main: bool
@@ -119,7 +83,7 @@ def prepare_run(
     The model is built before `checkpoints/` is touched: a wrong `model.config` value fails here and the
     progress of an interrupted run stays resumable.
     """
-    from transformers import DataCollatorWithPadding, Trainer, set_seed
+    from transformers import DataCollatorWithPadding, set_seed
 
     from sentibench.core.modeling import load_model, load_tokenizer
     from sentibench.stages.scoring import compute_accuracy
@@ -138,7 +102,9 @@ def prepare_run(
         )
     resume_step = int(checkpoint.name.removeprefix("checkpoint-")) if checkpoint else None
     curves = [dvclive_callback(dvclive_dir, resume_step)] if is_main else []
-    trainer = Trainer(
+    padding, timer = padding_counter(model, checkpoint), target_timer(params.train.target_accuracy)
+    trainer = build_trainer(
+        params,
         model=model,
         args=args,
         train_dataset=dataset["train"],
@@ -146,9 +112,9 @@ def prepare_run(
         compute_metrics=compute_accuracy,
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
-        callbacks=[*curves, checkpoint_marker(), *extra_callbacks],
+        callbacks=[*curves, padding, timer, checkpoint_marker(), *extra_callbacks],
     )
-    return Run(params, dataset, tokenizer, trainer, checkpoint, record, is_main)
+    return Run(params, dataset, tokenizer, trainer, padding, timer, checkpoint, record, is_main)
 
 
 def final_evaluation(trainer: Any) -> dict[str, Any]:
@@ -210,6 +176,9 @@ def report(run: Run, output: Any, wall: float, final: dict[str, Any]) -> tuple[d
         "train_rows": len(train),
         "eval_rows": len(run.dataset["validation"]),
         "num_parameters": count_parameters(trainer.model),
+        "padding_efficiency": run.padding.efficiency(),
+        "target_accuracy": run.params.train.target_accuracy,
+        "steps_to_target": steps_to_target(trainer.state.log_history, run.params.train.target_accuracy),
         **({"distributed": shards} if shards else {}),
     }
     timing = {
@@ -217,9 +186,17 @@ def report(run: Run, output: Any, wall: float, final: dict[str, Any]) -> tuple[d
         "train_samples_per_second": round(len(train) * epochs * share / wall, 3),
         "train_tokens_per_second": round(real_tokens / wall, 1),
         "resumed_from_step": run.resume_step or 0,
+        "seconds_to_target": None if run.timer.seconds is None else round(run.timer.seconds, 3),
+        **evaluation_share(trainer.state.log_history, wall),
         **runtime_info(),
     }
     return metrics, timing
+
+
+def evaluation_share(log_history: list[dict[str, Any]], wall: float) -> dict[str, float]:
+    """Seconds spent evaluating during training (the Trainer logs each evaluation's runtime) and their share."""
+    seconds = sum(e["eval_runtime"] for e in log_history if "eval_runtime" in e and e.get("step", 0) > 0)
+    return {"evaluation_seconds": round(seconds, 3), "evaluation_share": round(seconds / wall, 4) if wall else 0.0}
 
 
 def train(

@@ -1,0 +1,78 @@
+"""The Trainer set-up that the train stage, the benchmark and the bare-Trainer baseline share.
+
+Two things differ from a plain `Trainer`, both so that a number means what it says:
+- the `bucketed` sampler (see `batching`), chosen by `train.sampler`;
+- evaluation runs on a fork of the RNG: a DataLoader draws its base seed from the global torch RNG,
+  so every evaluation used to shift every later dropout mask, and the trained weights depended on
+  how often the run looked at itself (`eval_steps`). Forked, evaluating and saving change nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sentibench.core.levers import trainer_arguments
+from sentibench.core.params import Params
+from sentibench.stages.batching import BucketSampler
+
+
+def training_arguments(params: Params, output_dir: Path, **overrides: Any) -> Any:
+    """The seed's TrainingArguments from params and the levers; the benchmark overrides evals and saves."""
+    import torch
+    from transformers import TrainingArguments
+
+    t = params.train
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1  # set by torchrun
+    arguments = dict(
+        output_dir=str(output_dir),
+        eval_strategy="steps",
+        eval_steps=t.eval_steps,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        num_train_epochs=t.epochs,
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        warmup_steps=t.warmup_steps,
+        lr_scheduler_type=t.lr_scheduler,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        logging_steps=t.logging_steps,
+        seed=t.seed,
+        data_seed=t.seed,
+        use_cpu=not torch.cuda.is_available(),
+        ddp_backend="gloo" if distributed and not torch.cuda.is_available() else None,
+        # A sequence classifier's loss is already a per-batch mean; scaling it by the world size (the
+        # default, meant for token-level losses) doubles the logged loss under 2 processes.
+        average_tokens_across_devices=False,
+        # apply_runtime already made the run deterministic (algorithms, cuDNN, a 4 MiB cuBLAS workspace).
+        # The Trainer's own full_determinism would add CUDA_LAUNCH_BLOCKING=1, which serialises every kernel
+        # launch, and shrink the cuBLAS workspace to 128 KiB; its seeding is the same as set_seed's.
+        full_determinism=False,
+        report_to="none",
+        **trainer_arguments(params),
+    )
+    return TrainingArguments(**{**arguments, **overrides})
+
+
+def build_trainer(params: Params, **kwargs: Any) -> Any:
+    """A `Trainer` with the sampler `train.sampler` names and evaluation that leaves the RNG alone."""
+    import torch
+    from transformers import Trainer
+
+    class SentibenchTrainer(Trainer):
+        def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+            if params.train.sampler != "bucketed":
+                return super()._get_train_sampler(train_dataset)
+            dataset = train_dataset if train_dataset is not None else self.train_dataset
+            lengths = [len(ids) for ids in dataset["input_ids"]]
+            return BucketSampler(lengths, self._train_batch_size, params.train.bucket_window, params.train.seed)
+
+        def evaluate(self, *args: Any, **kw: Any) -> dict[str, float]:
+            devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+            with torch.random.fork_rng(devices=devices):
+                return super().evaluate(*args, **kw)
+
+    return SentibenchTrainer(**kwargs)
