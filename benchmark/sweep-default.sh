@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The sweep that chose the default workload (docs/results.md): each candidate with 3 training seeds
+# through DVC's experiment queue, selected on the full validation split (1,200 rows), then
+# `sentibench aggregate` per candidate. Evaluation cadence does not change the weights, so the sweep
+# evaluates rarely. One queue worker: each run already uses both cores.
+#   benchmark/sweep-default.sh            queue and run everything (about 40 min on 2 cores)
+#   benchmark/sweep-default.sh --table    only print the aggregate table of finished experiments
+set -euo pipefail
+cd "$(dirname "$0")/.."
+common=(-S data.validation_rows=null -S train.eval_steps=200 -S train.save_steps=200 -S train.eval_batch_size=64)
+declare -A candidates=(
+  [random]="-S train.sampler=random"
+  [bucketed]="-S train.sampler=bucketed"
+  [bucketed-bf16]="-S train.sampler=bucketed -S train.bf16=true"
+  [bucketed-5ep]="-S train.sampler=bucketed -S train.epochs=5"
+  [bucketed-lr2e-3]="-S train.sampler=bucketed -S train.learning_rate=2e-3"
+)
+seeds=(42 43 44)
+if [[ ${1:-} != --table ]]; then
+  for name in "${!candidates[@]}"; do
+    for seed in "${seeds[@]}"; do
+      # shellcheck disable=SC2086  # the candidate's -S flags are meant to split
+      dvc exp run --queue -n "$name-s$seed" "${common[@]}" ${candidates[$name]} -S train.seed="$seed"
+    done
+  done
+  dvc queue start -j 1
+  while dvc queue status | grep -qE 'Queued|Running'; do sleep 30; done
+fi
+for name in "${!candidates[@]}"; do
+  echo "## $name"
+  sentibench aggregate "${seeds[@]/#/$name-s}" --format md --out "results/sweep/$name.json" \
+    | grep -E '^\| (metric|---|eval\.(accuracy|f1_macro|reference\.accuracy) |train\.(eval_accuracy|padding_efficiency|steps_to_target) |train_timing\.(train_runtime_s|train_samples_per_second) )'
+done
