@@ -24,7 +24,7 @@ if [[ ${1:-} != --table ]]; then
     done
   done
   dvc queue start -j 1
-  while dvc queue status | grep -qE 'Queued|Running'; do sleep 30; done
+  until [[ $(dvc queue status) != *Queued* && $(dvc queue status) != *Running* ]]; do sleep 30; done
 fi
 for name in "${!candidates[@]}"; do
   echo "## $name"

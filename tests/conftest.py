@@ -23,6 +23,7 @@ TINY_PARAMS: dict[str, Any] = {
         "config": {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2, "intermediate_size": 128},
     },
     "preprocess": {"max_tokens": 128, "too_long": "truncate_tail"},
+    "pretrain": {"steps": 12, "batch_size": 16, "peoples_daily": False, "save_steps": 6, "logging_steps": 3},
     "train": {
         "epochs": 1,
         "learning_rate": 1.0e-3,
@@ -57,7 +58,7 @@ def tiny_params_file(tmp_path: Path) -> Path:
 
 def run_stages(root: Path, params: Path) -> Path:
     """prepare, preprocess, train and evaluate in-process, every output under `root`."""
-    from sentibench.stages import evaluation, prepare, preprocess, train
+    from sentibench.stages import evaluation, prepare, preprocess, pretrain, train
 
     p = str(params)
     prepare.main(["--params", p, "--out", str(root / "prepared"), "--metrics", str(root / "data.json")])
@@ -73,12 +74,21 @@ def run_stages(root: Path, params: Path) -> Path:
             str(root / "preprocess.json"),
         ]
     )
+    pretrain.main(
+        [
+            *("--params", p, "--tokenized", str(root / "tokenized"), "--out", str(root / "pretrained")),
+            *("--checkpoints", str(root / "checkpoints-pretrain"), "--dvclive", str(root / "dvclive-pretrain")),
+            *("--metrics", str(root / "pretrain.json"), "--timing", str(root / "pretrain_timing.json")),
+        ]
+    )
     train.main(
         [
             "--params",
             p,
             "--tokenized",
             str(root / "tokenized"),
+            "--pretrained",
+            str(root / "pretrained"),
             "--checkpoints",
             str(root / "checkpoints"),
             "--model-dir",

@@ -16,7 +16,7 @@ from sentibench.core import contract
 from sentibench.core.params import Params, parse_params
 
 SRC = REPO / "src"
-PIPELINES = sorted(p for p in REPO.glob("**/dvc.yaml") if ".venv" not in p.parts)
+PIPELINES = sorted(p for p in REPO.glob("**/dvc.yaml") if not any(s.startswith(".") for s in p.relative_to(REPO).parts))
 
 
 def module_file(name: str) -> Path | None:

@@ -20,6 +20,11 @@ PREPARED = Path("data/prepared")
 DATA_METRICS = Path("metrics/data.json")
 TOKENIZED = Path("data/tokenized")
 PREPROCESS_METRICS = Path("metrics/preprocess.json")
+PRETRAIN_CHECKPOINTS = Path("checkpoints-pretrain")
+PRETRAINED = Path("models/pretrained")
+DVCLIVE_PRETRAIN = Path("dvclive-pretrain")
+PRETRAIN_METRICS = Path("metrics/pretrain.json")
+PRETRAIN_TIMING = Path("metrics/pretrain_timing.json")
 CHECKPOINTS = Path("checkpoints")
 MODEL_DIR = Path("models/final")
 DVCLIVE = Path("dvclive")
@@ -34,13 +39,35 @@ INFERENCE_CURVE = Path("results/inference.csv")
 SPLITS = ("train", "validation", "test")
 ENCODED_FIELDS = ("input_ids", "token_type_ids", "attention_mask")
 COMPLETE_MARKER = "sentibench-complete"  # written into a checkpoint only after the Trainer finished saving it
+SKIPPED_NOTE = "SKIPPED.txt"  # the only file of models/pretrained when pretraining did not run
 
 # Outputs that must be byte-identical between two runs of the same commit, params and environment.
-QUALITY_OUTPUTS = (DATA_METRICS, PREPROCESS_METRICS, TRAIN_METRICS, EVAL_METRICS, PREDICTIONS, MODEL_DIR, DVCLIVE)
+QUALITY_OUTPUTS = (
+    DATA_METRICS,
+    PREPROCESS_METRICS,
+    PRETRAIN_METRICS,
+    PRETRAINED,
+    DVCLIVE_PRETRAIN,
+    TRAIN_METRICS,
+    EVAL_METRICS,
+    PREDICTIONS,
+    MODEL_DIR,
+    DVCLIVE,
+)
 # Outputs that legitimately differ between such runs (timings, the machine, resumable state).
-NONDETERMINISTIC_OUTPUTS = (CHECKPOINTS, TRAIN_TIMING, ENV)
+NONDETERMINISTIC_OUTPUTS = (PRETRAIN_CHECKPOINTS, PRETRAIN_TIMING, CHECKPOINTS, TRAIN_TIMING, ENV)
 # Everything `dvc repro` writes: a fresh copy of the repository has none of it, and none of it makes git "dirty".
-RUN_OUTPUTS = ("data", "models", "checkpoints", "dvclive", "results", "metrics", "dvc.lock")
+RUN_OUTPUTS = (
+    "data",
+    "models",
+    "checkpoints",
+    "checkpoints-pretrain",
+    "dvclive",
+    "dvclive-pretrain",
+    "results",
+    "metrics",
+    "dvc.lock",
+)
 
 
 def read_label_names(prepared_dir: Path = PREPARED) -> list[str]:

@@ -57,9 +57,19 @@ def architecture_config(params: ModelParams, vocab_size: int, label_names: list[
     for key in params.config:
         if not hasattr(default, key):
             raise UserError(f"model.config.{key}: not a field of the {params.architecture} config")
-    return AutoConfig.for_model(
-        params.architecture, vocab_size=vocab_size, **_label_kwargs(label_names), **params.config
-    )
+    try:
+        config = AutoConfig.for_model(
+            params.architecture, vocab_size=vocab_size, **_label_kwargs(label_names), **params.config
+        )
+    except (ValueError, TypeError) as err:
+        raise UserError(f"model.config: not a valid {params.architecture} config ({err})") from None
+    heads = getattr(config, "num_attention_heads", None)
+    if heads and getattr(config, "hidden_size", 0) % heads:
+        raise UserError(
+            f"model.config.hidden_size ({config.hidden_size}) must be a multiple of "
+            f"model.config.num_attention_heads ({heads})"
+        )
+    return config
 
 
 def _label_kwargs(label_names: list[str]) -> dict[str, Any]:
@@ -70,12 +80,16 @@ def _label_kwargs(label_names: list[str]) -> dict[str, Any]:
     }
 
 
-def load_model(params: ModelParams, vocab_size: int, label_names: list[str]) -> Any:
-    """A sequence classifier: random weights from a config, or pretrained weights with a new head."""
+def load_model(params: ModelParams, vocab_size: int, label_names: list[str], pretrained: Path | None = None) -> Any:
+    """A sequence classifier: random weights from a config (or the pretrain stage's encoder for that config),
+    or pretrained weights with a new head."""
     from transformers import AutoModelForSequenceClassification
 
     if params.source == "config":
-        return AutoModelForSequenceClassification.from_config(architecture_config(params, vocab_size, label_names))
+        config = architecture_config(params, vocab_size, label_names)
+        if pretrained is None:
+            return AutoModelForSequenceClassification.from_config(config)
+        return AutoModelForSequenceClassification.from_pretrained(str(pretrained), config=config, use_safetensors=True)
     location = params.name or ""
     if params.source == "local" and not Path(location).is_dir():
         raise UserError(f"{location}: model folder not found (model.name)")

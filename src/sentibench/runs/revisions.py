@@ -62,8 +62,8 @@ def read_text(repo: Path, commit: str, path: str) -> str | None:
 def pipeline_files(repo: Path, commit: str) -> list[str]:
     """Every dvc.yaml of the repository at this revision (the root one and those in subfolders)."""
     if commit == WORKSPACE:
-        found = [p.relative_to(repo).as_posix() for p in repo.rglob("dvc.yaml") if ".dvc" not in p.parts]
-        return sorted(f for f in found if not f.startswith((".venv/", ".git/")))
+        found = [p.relative_to(repo) for p in repo.rglob("dvc.yaml")]
+        return sorted(f.as_posix() for f in found if not any(part.startswith(".") for part in f.parts))
     listed = git(repo, "ls-tree", "-r", "--name-only", commit).stdout.splitlines()
     return sorted(f for f in listed if posixpath.basename(f) == "dvc.yaml")
 

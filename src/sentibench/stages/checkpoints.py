@@ -15,7 +15,6 @@ from typing import Any
 
 from sentibench.core.atomic import write_json
 from sentibench.core.contract import COMPLETE_MARKER
-from sentibench.core.params import Params, as_dict
 
 RUN_FILE = "run.json"
 CHECKPOINT_FILES = ("trainer_state.json", "model.safetensors", "optimizer.pt", "scheduler.pt")
@@ -30,8 +29,8 @@ def dataset_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def run_fingerprint(params: Params, data_digest: str) -> str:
-    relevant = {"model": as_dict(params.model), "train": as_dict(params.train), "runtime": as_dict(params.runtime)}
+def run_fingerprint(relevant: dict[str, Any], data_digest: str) -> str:
+    """What a checkpoint belongs to: the params sections that shape training and a digest of its inputs."""
     return hashlib.sha256(json.dumps([relevant, data_digest], sort_keys=True).encode()).hexdigest()
 
 

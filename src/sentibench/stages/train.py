@@ -25,6 +25,7 @@ from sentibench.core.contract import (
     ENV,
     MODEL_DIR,
     PARAMS,
+    PRETRAINED,
     TOKENIZED,
     TRAIN_METRICS,
     TRAIN_TIMING,
@@ -32,7 +33,7 @@ from sentibench.core.contract import (
 )
 from sentibench.core.environment import environment
 from sentibench.core.errors import UserError, run_cli
-from sentibench.core.params import Params, load_params
+from sentibench.core.params import Params, as_dict, load_params
 from sentibench.core.runtime import apply_runtime, runtime_info
 from sentibench.stages.checkpoints import (
     checkpoint_marker,
@@ -69,6 +70,7 @@ class Run:
     checkpoint: Path | None
     record: dict[str, Any]
     is_main: bool
+    pretrained: Path | None
 
     @property
     def resume_step(self) -> int | None:
@@ -76,7 +78,12 @@ class Run:
 
 
 def prepare_run(
-    params: Params, tokenized_dir: Path, checkpoints: Path, dvclive_dir: Path, extra_callbacks: Sequence[Any] = ()
+    params: Params,
+    tokenized_dir: Path,
+    checkpoints: Path,
+    dvclive_dir: Path,
+    extra_callbacks: Sequence[Any] = (),
+    pretrained_dir: Path | None = None,
 ) -> Run:
     """Load and validate data, tokenizer and model, then choose between resuming and a clean start.
 
@@ -91,10 +98,15 @@ def prepare_run(
     dataset = load_tokenized(tokenized_dir)
     label_names = dataset["train"].features["label"].names
     tokenizer = load_tokenizer(params.model)
-    fingerprint = run_fingerprint(params, dataset_digest(tokenized_dir))
+    # The pretrain stage leaves only a note when it was skipped; its encoder, when it ran, is the start.
+    found = pretrained_dir is not None and (pretrained_dir / "config.json").is_file()
+    pretrained = pretrained_dir if found and params.model.source == "config" else None
+    inputs = dataset_digest(tokenized_dir) + (dataset_digest(pretrained) if pretrained else "")
+    sections = {"model": as_dict(params.model), "train": as_dict(params.train), "runtime": as_dict(params.runtime)}
+    fingerprint = run_fingerprint(sections, inputs)
     args = training_arguments(params, checkpoints)  # joins the process group under torchrun
     set_seed(params.train.seed)
-    model = load_model(params.model, len(tokenizer), label_names)
+    model = load_model(params.model, len(tokenizer), label_names, pretrained)
     is_main = args.process_index == 0
     with args.main_process_first(desc="checkpoint check"):  # the others then see the same folder
         checkpoint, record = (
@@ -114,7 +126,7 @@ def prepare_run(
         processing_class=tokenizer,
         callbacks=[*curves, padding, timer, checkpoint_marker(), *extra_callbacks],
     )
-    return Run(params, dataset, tokenizer, trainer, padding, timer, checkpoint, record, is_main)
+    return Run(params, dataset, tokenizer, trainer, padding, timer, checkpoint, record, is_main, pretrained)
 
 
 def final_evaluation(trainer: Any) -> dict[str, Any]:
@@ -176,6 +188,7 @@ def report(run: Run, output: Any, wall: float, final: dict[str, Any]) -> tuple[d
         "train_rows": len(train),
         "eval_rows": len(run.dataset["validation"]),
         "num_parameters": count_parameters(trainer.model),
+        "initialised_from": "pretrain" if run.pretrained else run.params.model.source,
         "padding_efficiency": run.padding.efficiency(),
         "target_accuracy": run.params.train.target_accuracy,
         "steps_to_target": steps_to_target(trainer.state.log_history, run.params.train.target_accuracy),
@@ -206,10 +219,12 @@ def train(
     model_dir: Path,
     dvclive_dir: Path,
     extra_callbacks: Sequence[Any] = (),
+    pretrained_dir: Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Train, save the final model and tokenizer; return the quality metrics and the timings."""
+    """Train (from the pretrain stage's encoder when `pretrained_dir` holds one), save the final model and
+    tokenizer; return the quality metrics and the timings."""
     apply_runtime(params.runtime)
-    run = prepare_run(params, tokenized_dir, checkpoints, dvclive_dir, extra_callbacks)
+    run = prepare_run(params, tokenized_dir, checkpoints, dvclive_dir, extra_callbacks, pretrained_dir)
     output, wall, final = fit(run, checkpoints)
     metrics, timing = report(run, output, wall, final)
     save(run, model_dir, checkpoints, dvclive_dir)
@@ -258,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=PARAMS)
     parser.add_argument("--tokenized", type=Path, default=TOKENIZED)
+    parser.add_argument("--pretrained", type=Path, default=PRETRAINED)
     parser.add_argument("--checkpoints", type=Path, default=CHECKPOINTS)
     parser.add_argument("--model-dir", type=Path, default=MODEL_DIR)
     parser.add_argument("--dvclive", type=Path, default=DVCLIVE)
@@ -270,7 +286,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if params.train.processes > 1 and "LOCAL_RANK" not in os.environ:
         launch_distributed(params.train.processes, sys.argv[1:] if argv is None else argv)
         return
-    metrics, timing = train(params, args.tokenized, args.checkpoints, args.model_dir, args.dvclive)
+    metrics, timing = train(
+        params, args.tokenized, args.checkpoints, args.model_dir, args.dvclive, pretrained_dir=args.pretrained
+    )
     if int(os.environ.get("RANK", "0")) != 0:
         return
     write_json(args.metrics, metrics)

@@ -1,0 +1,79 @@
+"""pretrain: the unlabeled corpus, loss at masked positions only, skipping, and resuming to the same bytes."""
+
+import json
+
+import pytest
+import torch
+from transformers import BertConfig, BertForMaskedLM, TrainerCallback
+
+from conftest import write_params
+from sentibench.core.contract import SKIPPED_NOTE
+from sentibench.core.params import load_params
+from sentibench.stages import pretrain as stage
+
+
+def test_peoples_daily_is_plain_text_and_never_the_review_splits():
+    texts = stage.peoples_daily_texts()
+    assert len(texts) > 19000
+    assert texts[0] == "迈向充满希望的新世纪——一九九八年新年讲话（附图片１张）"
+    assert not any("/" in t for t in texts[:100])
+
+
+def test_long_texts_are_cut_into_framed_sequences():
+    assert stage.chunked(list(range(5)), 2, 101, 102) == [[101, 0, 1, 102], [101, 2, 3, 102], [101, 4, 102]]
+
+
+def test_loss_only_at_masked_positions_equals_the_full_mlm_loss():
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    torch.manual_seed(0)
+    ours = stage.masked_lm(config).eval()
+    full = BertForMaskedLM(config).eval()
+    full.load_state_dict(ours.state_dict(), strict=False)
+    ids = torch.randint(5, 50, (2, 7))
+    labels = torch.full_like(ids, -100)
+    labels[0, 2], labels[1, 5] = 7, 9
+    with torch.no_grad():
+        assert ours(input_ids=ids, labels=labels).loss == pytest.approx(full(input_ids=ids, labels=labels).loss.item())
+        assert ours(input_ids=ids, labels=labels).logits.shape == (2, 50)  # two masked positions, not 14
+
+
+def test_a_pretrained_model_is_not_pretrained_again(tmp_path, capsys):
+    params = write_params(tmp_path / "params.yaml", {"model": {"source": "local", "name": str(tmp_path)}})
+    out = tmp_path / "pretrained"
+    args = ["--params", str(params), "--out", str(out), "--checkpoints", str(tmp_path / "c")]
+    stage.main(
+        [
+            *args,
+            "--dvclive",
+            str(tmp_path / "d"),
+            "--metrics",
+            str(tmp_path / "m.json"),
+            "--timing",
+            str(tmp_path / "t.json"),
+        ]
+    )
+    assert [p.name for p in out.iterdir()] == [SKIPPED_NOTE]
+    assert "already pretrained" in json.loads((tmp_path / "m.json").read_text())["skipped"]
+
+
+class _Interrupt(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 9:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_pretraining_resumes_to_identical_weights(tiny_run, tmp_path):
+    params = load_params(write_params(tmp_path / "params.yaml"))
+    tokenized = tiny_run / "tokenized"
+
+    def run(name, callbacks=()):
+        out = tmp_path / name
+        return stage.pretrain(params, tokenized, out / "ckpt", out / "model", out / "live", callbacks)
+
+    full, _ = run("full")
+    with pytest.raises(KeyboardInterrupt):
+        run("killed", [_Interrupt()])
+    resumed, _ = run("killed")
+    assert resumed == full
+    for name in ("model/model.safetensors", "live/plots/metrics/loss.tsv"):
+        assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name
