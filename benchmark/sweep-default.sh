@@ -3,17 +3,17 @@
 # through DVC's experiment queue, selected on the full validation split (1,200 rows), then
 # `sentibench aggregate` per candidate. Evaluation cadence does not change the weights, so the sweep
 # evaluates rarely. One queue worker: each run already uses both cores.
-#   benchmark/sweep-default.sh            queue and run everything (about 40 min on 2 cores)
+#   benchmark/sweep-default.sh            queue and run everything (about an hour on 2 cores)
 #   benchmark/sweep-default.sh --table    only print the aggregate table of finished experiments
 set -euo pipefail
 cd "$(dirname "$0")/.."
 common=(-S data.validation_rows=null -S train.eval_steps=200 -S train.save_steps=200 -S train.eval_batch_size=64)
 declare -A candidates=(
-  [random]="-S train.sampler=random"
-  [bucketed]="-S train.sampler=bucketed"
-  [bucketed-bf16]="-S train.sampler=bucketed -S train.bf16=true"
-  [bucketed-5ep]="-S train.sampler=bucketed -S train.epochs=5"
-  [bucketed-lr2e-3]="-S train.sampler=bucketed -S train.learning_rate=2e-3"
+  [random]="-S pretrain.enabled=false -S train.sampler=random"
+  [bucketed]="-S pretrain.enabled=false -S train.sampler=bucketed"
+  [bucketed-bf16]="-S pretrain.enabled=false -S train.sampler=bucketed -S train.bf16=true"
+  [pretrain-lr1e-3]="-S pretrain.enabled=true -S pretrain.steps=1000 -S train.sampler=bucketed"
+  [pretrain-lr5e-4]="-S pretrain.enabled=true -S pretrain.steps=1000 -S train.sampler=bucketed -S train.learning_rate=5e-4"
 )
 seeds=(42 43 44)
 if [[ ${1:-} != --table ]]; then
