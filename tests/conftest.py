@@ -57,8 +57,8 @@ def tiny_params_file(tmp_path: Path) -> Path:
 
 
 def run_stages(root: Path, params: Path) -> Path:
-    """prepare, preprocess, train and evaluate in-process, every output under `root`."""
-    from sentibench.stages import evaluation, prepare, preprocess, pretrain, train
+    """prepare, preprocess, pretrain, train, evaluate and package in-process, every output under `root`."""
+    from sentibench.stages import evaluation, package, prepare, preprocess, pretrain, train
 
     p = str(params)
     prepare.main(["--params", p, "--out", str(root / "prepared"), "--metrics", str(root / "data.json")])
@@ -116,6 +116,9 @@ def run_stages(root: Path, params: Path) -> Path:
             "--predictions",
             str(root / "predictions.csv"),
         ]
+    )
+    package.main(
+        ["--params", p, "--trained", str(root / "model"), "--out", str(root / "final"), "--metrics-dir", str(root)]
     )
     return root
 

@@ -102,9 +102,10 @@ def test_contract_paths_are_the_pipeline_outputs():
     artifacts = {
         value.as_posix()
         for name, value in vars(contract).items()
-        if isinstance(value, Path) and name.isupper() and value != contract.PARAMS
+        if isinstance(value, Path) and name.isupper() and value not in (contract.PARAMS, *contract.SCRATCH)
     }
     assert artifacts == declared
+    assert not {p.as_posix() for p in contract.SCRATCH} & declared
     for group in (contract.QUALITY_OUTPUTS, contract.NONDETERMINISTIC_OUTPUTS):
         assert {p.as_posix() for p in group} <= declared
     assert not set(contract.QUALITY_OUTPUTS) & set(contract.NONDETERMINISTIC_OUTPUTS)

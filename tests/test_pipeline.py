@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, write_params
+from sentibench.core.contract import RUN_OUTPUTS
 
-SKIP = {".git", ".venv", "data", "models", "checkpoints", "dvclive", "results", "metrics", "dvc.lock", ".dvc"}
+SKIP = {".git", ".venv", ".dvc", *RUN_OUTPUTS}
 
 
 def _run(args, cwd):
@@ -40,11 +41,12 @@ def repo_copy(tmp_path_factory):
 def test_dvc_repro_produces_every_output_then_runs_nothing(repo_copy):
     first = _run(["dvc", "repro"], repo_copy)
     assert first.returncode == 0, first.stderr[-3000:]
-    for stage in ("prepare", "preprocess", "train", "evaluate"):
+    for stage in ("prepare", "preprocess", "pretrain", "train", "evaluate", "package"):
         assert f"Running stage '{stage}'" in first.stdout
-    for name in ("data", "preprocess", "train", "train_timing", "eval"):
+    for name in ("data", "preprocess", "pretrain", "train", "train_timing", "eval"):
         assert json.loads((repo_copy / "metrics" / f"{name}.json").read_text())
     assert (repo_copy / "models" / "final" / "model.safetensors").is_file()
+    assert (repo_copy / "models" / "final" / "README.md").is_file()
     assert (repo_copy / "results" / "predictions.csv").read_text(encoding="utf-8").startswith("row,actual,predicted")
     assert (repo_copy / "dvclive" / "plots" / "metrics" / "eval" / "accuracy.tsv").is_file()
     assert (repo_copy / "dvc.lock").is_file()
@@ -69,3 +71,27 @@ def test_bad_params_stop_the_pipeline_with_one_line(repo_copy):
     assert result.returncode != 0
     assert "error: params.yaml: unknown params key 'bogus'" in result.stderr + result.stdout
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_run_shared_through_a_remote_needs_no_retraining(repo_copy, tmp_path):
+    """dvc push after a run; another clone pulls, has nothing to reproduce, and predicts with the model."""
+    assert _run(["dvc", "repro"], repo_copy).returncode == 0
+    remote = tmp_path / "remote"
+    assert _run(["dvc", "remote", "add", "--local", "-d", "shared", str(remote)], repo_copy).returncode == 0
+    pushed = _run(["dvc", "push"], repo_copy)
+    assert pushed.returncode == 0, pushed.stderr[-2000:]
+    identity = ["-c", "user.name=t", "-c", "user.email=t@t.invalid"]
+    assert _run(["git", "add", "-A"], repo_copy).returncode == 0
+    assert _run(["git", *identity, "commit", "-qm", "run"], repo_copy).returncode == 0
+    clone = tmp_path / "clone"
+    assert _run(["git", "clone", "-q", str(repo_copy), str(clone)], tmp_path).returncode == 0
+    assert _run(["dvc", "remote", "add", "--local", "-d", "shared", str(remote)], clone).returncode == 0
+    pulled = _run(["dvc", "pull"], clone)
+    assert pulled.returncode == 0, pulled.stderr[-2000:]
+    status = _run(["dvc", "status", "dvc.yaml"], clone)  # the benchmark pipeline is always_changed
+    assert status.returncode == 0 and "up to date" in status.stdout, status.stdout
+    rerun = _run(["dvc", "repro"], clone)
+    assert rerun.returncode == 0 and "Running stage" not in rerun.stdout, rerun.stdout[-2000:]
+    predicted = _run([sys.executable, "-m", "sentibench.cli", "predict", "--format", "jsonl", "很好"], clone)
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    assert json.loads(predicted.stdout)["label"] in ("negative", "positive")

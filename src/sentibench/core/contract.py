@@ -20,19 +20,21 @@ PREPARED = Path("data/prepared")
 DATA_METRICS = Path("metrics/data.json")
 TOKENIZED = Path("data/tokenized")
 PREPROCESS_METRICS = Path("metrics/preprocess.json")
-PRETRAIN_CHECKPOINTS = Path("checkpoints-pretrain")
+PRETRAIN_CHECKPOINTS = Path("checkpoints-pretrain")  # scratch, like CHECKPOINTS
 PRETRAINED = Path("models/pretrained")
 DVCLIVE_PRETRAIN = Path("dvclive-pretrain")
 PRETRAIN_METRICS = Path("metrics/pretrain.json")
 PRETRAIN_TIMING = Path("metrics/pretrain_timing.json")
-CHECKPOINTS = Path("checkpoints")
-MODEL_DIR = Path("models/final")
+CHECKPOINTS = Path("checkpoints")  # scratch state for resuming, outside DVC (a pulled clone is complete without it)
+TRAINED = Path("models/trained")
 DVCLIVE = Path("dvclive")
 TRAIN_METRICS = Path("metrics/train.json")
 TRAIN_TIMING = Path("metrics/train_timing.json")
 ENV = Path("metrics/env.json")
 EVAL_METRICS = Path("metrics/eval.json")
 PREDICTIONS = Path("results/predictions.csv")
+MODEL_DIR = Path("models/final")  # the trained model with its card and preprocessing: what users load
+MODEL_INFO = "sentibench.json"  # inside MODEL_DIR: how texts were preprocessed for this model
 THROUGHPUT = Path("metrics/throughput.json")
 INFERENCE_CURVE = Path("results/inference.csv")
 
@@ -51,11 +53,13 @@ QUALITY_OUTPUTS = (
     TRAIN_METRICS,
     EVAL_METRICS,
     PREDICTIONS,
-    MODEL_DIR,
+    TRAINED,
     DVCLIVE,
 )
-# Outputs that legitimately differ between such runs (timings, the machine, resumable state).
-NONDETERMINISTIC_OUTPUTS = (PRETRAIN_CHECKPOINTS, PRETRAIN_TIMING, CHECKPOINTS, TRAIN_TIMING, ENV)
+# Outputs that legitimately differ between such runs (timings, the machine, the commit in the model card).
+NONDETERMINISTIC_OUTPUTS = (PRETRAIN_TIMING, TRAIN_TIMING, ENV, MODEL_DIR)
+# Scratch folders the stages keep outside DVC.
+SCRATCH = (PRETRAIN_CHECKPOINTS, CHECKPOINTS)
 # Everything `dvc repro` writes: a fresh copy of the repository has none of it, and none of it makes git "dirty".
 RUN_OUTPUTS = (
     "data",

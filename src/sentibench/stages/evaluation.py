@@ -19,10 +19,10 @@ from sentibench.core.atomic import write_csv, write_json
 from sentibench.core.contract import (
     ENCODED_FIELDS,
     EVAL_METRICS,
-    MODEL_DIR,
     PARAMS,
     PREDICTIONS,
     TOKENIZED,
+    TRAINED,
     load_saved,
     load_tokenized,
 )
@@ -105,7 +105,7 @@ def evaluate_model(
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=PARAMS)
-    parser.add_argument("--model-dir", type=Path, default=MODEL_DIR)
+    parser.add_argument("--model-dir", type=Path, default=TRAINED)
     parser.add_argument("--tokenized", type=Path, default=TOKENIZED)
     parser.add_argument("--metrics", type=Path, default=EVAL_METRICS)
     parser.add_argument("--predictions", type=Path, default=PREDICTIONS)

@@ -23,12 +23,12 @@ from sentibench.core.contract import (
     CHECKPOINTS,
     DVCLIVE,
     ENV,
-    MODEL_DIR,
     PARAMS,
     PRETRAINED,
     TOKENIZED,
     TRAIN_METRICS,
     TRAIN_TIMING,
+    TRAINED,
     load_tokenized,
 )
 from sentibench.core.environment import environment
@@ -275,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tokenized", type=Path, default=TOKENIZED)
     parser.add_argument("--pretrained", type=Path, default=PRETRAINED)
     parser.add_argument("--checkpoints", type=Path, default=CHECKPOINTS)
-    parser.add_argument("--model-dir", type=Path, default=MODEL_DIR)
+    parser.add_argument("--model-dir", type=Path, default=TRAINED)
     parser.add_argument("--dvclive", type=Path, default=DVCLIVE)
     parser.add_argument("--metrics", type=Path, default=TRAIN_METRICS)
     parser.add_argument("--timing", type=Path, default=TRAIN_TIMING)

@@ -1,0 +1,95 @@
+"""predict, the packaged model folder, and its card: what a user gets after `dvc repro`."""
+
+import csv
+import io
+import json
+
+import pytest
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+from sentibench.core.errors import run_cli
+from sentibench.use import predict
+
+
+def _predictions(tiny_run):
+    with (tiny_run / "predictions.csv").open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_test_split_predictions_equal_the_evaluate_stage(tiny_run):
+    rows = _predictions(tiny_run)
+    names, probabilities, _ = predict.predict(tiny_run / "final", [r["text"] for r in rows])
+    got = predict.records(names, probabilities, [r["text"] for r in rows])
+    assert [g["label"] for g in got] == [r["predicted"] for r in rows]
+    for g, r in zip(got, rows, strict=True):
+        for name in names:
+            assert g[f"p_{name}"] == pytest.approx(float(r[f"p_{name}"]), abs=2e-6)
+
+
+def test_the_folder_stands_alone_for_auto_classes_and_the_pipeline(tiny_run):
+    folder = str(tiny_run / "final")
+    texts = [r["text"] for r in _predictions(tiny_run)[:8] if len(r["text"]) < 100]
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    logits = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits.detach().numpy()
+    names, probabilities, _ = predict.predict(tiny_run / "final", texts)
+    assert list(logits.argmax(axis=1)) == list(probabilities.argmax(axis=1))
+    classify = pipeline("text-classification", model=folder, tokenizer=folder)
+    labels = [out["label"] for out in classify(texts)]
+    assert set(labels) <= {"negative", "positive"} and names == ["negative", "positive"]
+    assert labels == [names[i] for i in probabilities.argmax(axis=1)]
+
+
+def test_model_card_and_preprocessing_record(tiny_run):
+    card = (tiny_run / "final" / "README.md").read_text(encoding="utf-8")
+    evaluation = json.loads((tiny_run / "eval.json").read_text())
+    assert f"{evaluation['accuracy']:.4f}" in card and f"{evaluation['reference']['accuracy']:.4f}" in card
+    assert "packaged at commit" in card and "max_tokens: 128" in card
+    info = json.loads((tiny_run / "final" / "sentibench.json").read_text())
+    assert info == {"max_tokens": 128, "too_long": "truncate_tail", "label_names": ["negative", "positive"]}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "extra"),
+    [
+        ("texts.txt", "很好\n太差了\n", []),
+        ("texts.csv", "id,review\n1,很好\n2,\"太差了\"\n", ["--column", "review"]),
+        ("texts.tsv", "review\n很好\n太差了\n", ["--column", "review"]),
+        ("texts.jsonl", '{"text": "很好"}\n{"text": "太差了"}\n', []),
+    ],
+)
+def test_files_of_each_kind(tiny_run, tmp_path, capsys, name, content, extra):
+    (tmp_path / name).write_text(content, encoding="utf-8")
+    args = ["--model", str(tiny_run / "final"), "--file", str(tmp_path / name), "--format", "jsonl", *extra]
+    assert run_cli(predict.main, args) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in rows] == ["很好", "太差了"]
+    assert all(abs(r["p_negative"] + r["p_positive"] - 1) < 1e-5 for r in rows)
+
+
+def test_standard_input_and_csv_output(tiny_run, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("很好\n太差了\n"))
+    assert run_cli(predict.main, ["--model", str(tiny_run / "final"), "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "label,p_negative,p_positive,text" and len(lines) == 3
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "message"),
+    [
+        (None, ["很好", " "], "argument 2: empty text"),
+        ("texts.csv", ["--file", "{tmp}/texts.csv"], "no column 'text' (columns are: id, review)"),
+        ("texts.jsonl", ["--file", "{tmp}/texts.jsonl"], "line 2: not valid JSON"),
+        (None, ["--model", "{tmp}", "很好"], "not a model folder"),
+        (None, ["--file", "{tmp}/missing.txt"], "file not found"),
+    ],
+)
+def test_bad_input_is_one_line(tiny_run, tmp_path, capsys, setup, args, message):
+    (tmp_path / "texts.csv").write_text("id,review\n1,很好\n", encoding="utf-8")
+    (tmp_path / "texts.jsonl").write_text('{"text": "很好"}\n{oops\n', encoding="utf-8")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "--model" not in args:
+        args = ["--model", str(tiny_run / "final"), *args]
+    assert run_cli(predict.main, args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
