@@ -41,6 +41,8 @@ def test_stage_writes_every_field(tiny_run, tmp_path):
             str(metrics),
             "--curve",
             str(curve),
+            "--env",
+            str(tmp_path / "env.json"),
         ]
     )
     report = json.loads(metrics.read_text())
@@ -59,7 +61,9 @@ def test_stage_writes_every_field(tiny_run, tmp_path):
     assert latency["iterations"] >= 3 and latency["p50_ms"] <= latency["p99_ms"]
     assert {"mean_ms", "p90_ms", "stdev_ms", "rows_per_second"} <= set(latency)
     assert report["memory"]["peak_rss_mib"] > 0 and "cuda_max_allocated_mib" in report["memory"]
-    assert report["environment"]["runtime"]["deterministic"] is False  # speed runs outside deterministic mode
+    assert "environment" not in report  # not a metric: it goes beside it
+    env = json.loads((tmp_path / "env.json").read_text())
+    assert env["runtime"]["deterministic"] is False  # speed runs outside deterministic mode
     assert curve.read_text().splitlines()[0].startswith("batch_size,rows_per_second,mean_ms,p50_ms")
 
 

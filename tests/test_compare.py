@@ -1,11 +1,12 @@
 """compare, history and aggregate over a temporary git repository with metrics in several commits."""
 
 import json
+import re
 import subprocess
 
 import pytest
 
-from sentibench.core.errors import run_cli
+from sentibench.core.errors import UserError, run_cli
 from sentibench.runs import aggregate, compare, history, tolerances
 from sentibench.runs.revisions import snapshot
 
@@ -168,3 +169,42 @@ def test_bad_input_is_one_line_and_exit_2(repo, capsys, args, setup, message):
     assert run_cli(compare.main, [*args, "--repo", str(repo.path)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_metrics_of_every_dvc_yaml_are_compared(repo):
+    """The benchmark pipeline lives in benchmark/dvc.yaml (wdir ..): its throughput is compared too."""
+    repo.write(
+        "benchmark/dvc.yaml",
+        'stages:\n  b:\n    wdir: ..\n    cmd: "true"\n    metrics:\n      - metrics/throughput.json: {cache: false}\n',
+    )
+    repo.write("metrics/throughput.json", {"training": {"samples_per_second": {"median": 200.0}}})
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "benchmark")
+    snap = snapshot(repo.path, "HEAD")
+    assert snap.metrics["throughput.training.samples_per_second.median"] == 200.0
+    assert "env.cpu.model" not in snap.metrics  # the fingerprint is read apart, never as a metric
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("- eval.accuracy\n", "must map metric names to tolerances; got a list"),
+        ("eval.accuracy: {direction: higher, abs: lots}\n", "eval.accuracy.abs: must be a number >= 0; got 'lots'"),
+        ("eval.accuracy: {direction: higher, abs: -0.5}\n", "eval.accuracy.abs: must be a number >= 0; got -0.5"),
+        ("eval.accuracy: {direction: up, abs: 0.1}\n", "eval.accuracy.direction: must be higher or lower"),
+        ("eval.accuracy: 0.1\n", "eval.accuracy: must be a mapping"),
+    ],
+)
+def test_bad_tolerance_files_are_one_line(tmp_path, content, message):
+    path = tmp_path / "tolerances.yaml"
+    path.write_text(content)
+    with pytest.raises(UserError, match=re.escape(message)):
+        tolerances.load_tolerances(path)
+    path.write_bytes("eval.accuracy: {direction: higher, abs: 0.1}  # 准确率\n".encode("gbk"))
+    with pytest.raises(UserError, match="not UTF-8"):
+        tolerances.load_tolerances(path)
+
+
+def test_a_sweep_knows_how_far_a_metric_moves_not_which_way_is_better():
+    judged = compare.verdict(1.0, 0.5, tolerances.Tolerance(direction=None, abs=0.1), None)
+    assert judged == ("changed", "±0.1")

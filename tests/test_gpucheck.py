@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +97,28 @@ def test_predictions_report_how_many_labels_changed(tmp_path: Path) -> None:
         "predictions.csv: 1 of 2 predicted labels differ"
     ]
     assert gpucheck.label_differences(tmp_path / "cpu.csv", tmp_path / "cpu.csv") == []
+
+
+def test_gpu_driver_comes_from_nvidia_smi_or_says_why_not(tmp_path, monkeypatch):
+    from sentibench.core.environment import gpu_driver
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert gpu_driver() == (None, "nvidia-smi not found")
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho 580.159.04\n")
+    fake.chmod(0o755)
+    assert gpu_driver() == ("580.159.04", None)
+
+
+def test_gpu_check_runs_the_committed_params(tmp_path):
+    from sentibench.checks.workspace import copy_repo
+
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "params.yaml").write_text("train:\n  seed: 42\n")
+    identity = ["-c", "user.name=t", "-c", "user.email=t@t.invalid"]
+    for args in (["init", "-q"], ["add", "-A"], [*identity, "commit", "-qm", "x"]):
+        subprocess.run(["git", *args], cwd=source, check=True)
+    (source / "params.yaml").write_text("train:\n  seed: 7\n")  # an uncommitted experiment
+    copy_repo(source, tmp_path / "copy", profile=None, committed_params=True)
+    assert (tmp_path / "copy" / "params.yaml").read_text() == "train:\n  seed: 42\n"

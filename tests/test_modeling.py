@@ -1,6 +1,7 @@
 """Model and tokenizer loading: a local save_pretrained folder, an uncached Hub id, bad configs."""
 
 import re
+from unittest import mock
 
 import pytest
 import torch
@@ -42,7 +43,7 @@ def test_local_folder_loads_its_weights_and_tokenizer(saved_model):
 def test_uncached_hub_model_gives_one_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(
-        UserError, match=r"model hfl/rbt3@abc: not a local folder and could not be loaded from the Hugging Face Hub"
+        UserError, match=r"model hfl/rbt3@abc: not a local folder, and from the Hub: offline \(HF_HUB_OFFLINE=1\)"
     ):
         load_model(ModelParams(source="hub", name="hfl/rbt3", revision="abc"), 21128, LABELS)
     with pytest.raises(UserError, match=r"tokenizer hfl/rbt3: not a local folder"):
@@ -61,3 +62,31 @@ def test_unknown_architecture_keys_are_rejected():
         architecture_config(ModelParams(config={"num_hiden_layers": 2}), 10, LABELS)
     with pytest.raises(UserError, match=r"model\.architecture: unknown model type 'nosuch'"):
         architecture_config(ModelParams(architecture="nosuch"), 10, LABELS)
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        ("GatedRepoError", "a gated repository"),
+        ("RevisionNotFoundError", "no such revision"),
+        ("RepositoryNotFoundError", "no such repository on the Hub"),
+        ("EntryNotFoundError", "no such file"),
+    ],
+)
+def test_hub_failures_say_which_one_it_was(error, words):
+    from huggingface_hub import errors
+
+    from sentibench.core.modeling import hub_failure
+
+    kind = getattr(errors, error)
+    if issubclass(kind, errors.HfHubHTTPError):
+        cause = kind("HTTP error", response=mock.Mock(status_code=404, headers={}, url="https://huggingface.co/x"))
+    else:
+        cause = kind("not found")
+    try:
+        try:
+            raise cause
+        except Exception as inner:
+            raise OSError("wrapped by transformers") from inner
+    except OSError as outer:
+        assert words in hub_failure(outer)

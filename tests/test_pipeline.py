@@ -12,7 +12,7 @@ import pytest
 from conftest import REPO, write_params
 from sentibench.core.contract import RUN_OUTPUTS
 
-SKIP = {".git", ".venv", ".dvc", *RUN_OUTPUTS}
+SKIP = {".git", ".venv", ".dvc", *(path.split("/")[0] for path in RUN_OUTPUTS)}
 
 
 def _run(args, cwd):
@@ -27,6 +27,7 @@ def repo_copy(tmp_path_factory):
         if entry.name in SKIP or entry.name.startswith((".pytest", ".ruff", ".bench")):
             continue
         (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, root / entry.name)
+    shutil.copytree(REPO / "data" / "raw", root / "data" / "raw")
     (root / ".dvc").mkdir()
     shutil.copy2(REPO / ".dvc" / "config", root / ".dvc" / "config")
     shutil.copy2(REPO / ".dvcignore", root / ".dvcignore")
@@ -58,6 +59,17 @@ def test_dvc_repro_produces_every_output_then_runs_nothing(repo_copy):
     shown = _run(["dvc", "metrics", "show", "--json"], repo_copy)
     assert shown.returncode == 0
     assert "eval.json" in shown.stdout and "accuracy" in shown.stdout
+
+
+def test_a_changed_byte_of_external_data_reruns_prepare(repo_copy):
+    """A files/disk source lives under data/raw, which prepare depends on: DVC tracks it by content."""
+    assert _run(["dvc", "repro"], repo_copy).returncode == 0
+    raw = repo_copy / "data" / "raw" / "reviews.tsv"
+    raw.write_text("label\ttext\n1\t很好\n", encoding="utf-8")
+    status = _run(["dvc", "status", "dvc.yaml"], repo_copy)
+    assert "prepare" in status.stdout and "data/raw" in status.stdout, status.stdout
+    raw.unlink()
+    assert "prepare" not in _run(["dvc", "status", "dvc.yaml"], repo_copy).stdout
 
 
 def test_bad_params_stop_the_pipeline_with_one_line(repo_copy):

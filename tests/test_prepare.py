@@ -137,7 +137,8 @@ def _cli(tmp_path, params_yaml):
     params = tmp_path / "params.yaml"
     params.write_text(params_yaml, encoding="utf-8")
     out, metrics = tmp_path / "out", tmp_path / "metrics" / "data.json"
-    code = run_cli(prep.main, ["--params", str(params), "--out", str(out), "--metrics", str(metrics)])
+    args = ["--params", str(params), "--out", str(out), "--metrics", str(metrics), "--raw-data", "/"]
+    code = run_cli(prep.main, args)
     return code, out, metrics
 
 
@@ -194,6 +195,32 @@ def test_uncached_hub_dataset_gives_one_clear_error(monkeypatch):
         source="hub", name="lansinuote/ChnSentiCorp", revision="b0c4c119c3fb33b8e735969202ef9ad13d717e5a"
     )
     with pytest.raises(
-        UserError, match=r"not in the Hugging Face cache and the Hub cannot be reached .* set data\.source: disk"
+        UserError, match=r"offline \(HF_HUB_OFFLINE=1\) and not in the Hugging Face cache; .* set data\.source: disk"
     ):
         prep.prepare(params)
+
+
+def test_external_data_must_live_where_dvc_tracks_its_content(tmp_path, capsys):
+    (tmp_path / "raw").mkdir()
+    params = tmp_path / "params.yaml"
+    params.write_text(f"data: {{source: files, path: {tmp_path}/elsewhere.tsv}}\n", encoding="utf-8")
+    code = run_cli(prep.main, ["--params", str(params), "--raw-data", str(tmp_path / "raw")])
+    assert code == 2
+    assert "is outside" in capsys.readouterr().err
+
+
+def test_a_source_without_dev_and_test_says_they_are_carved_out_of_train(tmp_path, capsys):
+    folder = tmp_path / "split"
+    folder.mkdir()
+    _frame(POS + NEG, [1] * len(POS) + [0] * len(NEG)).to_csv(folder / "train.csv", index=False)
+    prep.prepare(_all_rows({"source": "files", "path": str(folder), "validation_size": 2, "test_size": 2}))
+    assert "no test or validation split; carving it out of train" in capsys.readouterr().out
+
+
+def test_an_unknown_split_name_is_an_error_that_lists_the_names(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    rows = {"text": POS + NEG, "label": [1] * len(POS) + [0] * len(NEG)}
+    DatasetDict({"train": Dataset.from_dict(rows), "val": Dataset.from_dict(rows)}).save_to_disk(str(tmp_path / "d"))
+    with pytest.raises(UserError, match=r"unknown split name 'val' \(found train, val"):
+        prep.prepare(_all_rows({"source": "disk", "path": str(tmp_path / "d")}))

@@ -190,3 +190,14 @@ def test_repro_check_names_the_file_of_an_unseeded_shuffle(tmp_path):
     differences = reprocheck.repro_check(source, tmp_path / "work", profile="ci", resume=False)
     assert any(line.startswith("run1 vs run2: metrics/data.json: sha256.train:") for line in differences)
     assert any("results/predictions.csv" in line for line in differences)
+
+
+def test_keep_refuses_a_folder_that_holds_an_earlier_check(tmp_path):
+    from sentibench.checks.workspace import work_folder
+
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "dvc.lock").write_text("stale")
+    with pytest.raises(UserError, match="needs a new or empty folder"), work_folder(tmp_path / "old", "x"):
+        pass
+    with work_folder(tmp_path / "new", "x") as folder:
+        assert folder.is_absolute() and folder.is_dir()

@@ -27,6 +27,7 @@ from sentibench.bench.flops import Clock, peak_matmul_flops, synchronize, traini
 from sentibench.bench.stats import summarise
 from sentibench.core.atomic import write_csv, write_json
 from sentibench.core.contract import (
+    BENCHMARK_ENV,
     ENCODED_FIELDS,
     INFERENCE_CURVE,
     MODEL_DIR,
@@ -241,7 +242,6 @@ def benchmark(params: Params, tokenized_dir: Path, model_dir: Path, clock: Clock
         },
         "memory": peak_memory(),
         "levers": {**lever_values(params), "train.batch_size": params.train.batch_size},
-        "environment": environment(params.runtime),
     }
 
 
@@ -252,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model-dir", type=Path, default=MODEL_DIR)
     parser.add_argument("--metrics", type=Path, default=THROUGHPUT)
     parser.add_argument("--curve", type=Path, default=INFERENCE_CURVE)
+    parser.add_argument("--env", type=Path, default=BENCHMARK_ENV)
     args = parser.parse_args(argv)
     params = load_params(args.params)
     params = dataclasses.replace(params, runtime=dataclasses.replace(params.runtime, deterministic=False))
@@ -260,6 +261,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     report = benchmark(params, args.tokenized, args.model_dir)
     write_csv(args.curve, report["inference"]["by_batch_size"])
     write_json(args.metrics, report)
+    write_json(args.env, environment(params.runtime))
     t = report["training"]
     print(
         f"benchmark: training {t['samples_per_second']['median']:.1f} samples/s, "

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sentibench.checks.workspace import copy_repo, describe_difference, run_pipeline, value_differences, work_folder
+from sentibench.core.contract import ENV, EVAL_METRICS, PREDICTIONS
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.tables import is_number
 
@@ -99,15 +100,16 @@ def gpu_check(
 ) -> list[str]:
     """Run the pipeline on the GPU in a copy of `repo` and return the failures ([] means it agrees)."""
     copy = workdir / "gpu"
-    copy_repo(repo, copy, profile)
+    copy_repo(repo, copy, profile, committed_params=True)  # the reference metrics are the committed params'
+    print("gpu-check: params.yaml as committed (HEAD)" + (f", then profile {profile}" if profile else ""), flush=True)
     where = f"in docker image {image} (--gpus all)" if image else "on this host"
     print(f"gpu-check: dvc repro from scratch {where}, in {copy}", flush=True)
     started = time.perf_counter()
     run_pipeline(copy, workdir / "gpu.log", image, gpus=True)
-    device = require_gpu(copy / "metrics/env.json")
+    device = require_gpu(copy / ENV)
     print(f"gpu-check: done in {time.perf_counter() - started:.0f} s on {device}")
-    failures, differences = compare_metrics(reference, copy / "metrics", tolerance)
-    differences += label_differences(reference.parent / "results/predictions.csv", copy / "results/predictions.csv")
+    failures, differences = compare_metrics(reference, copy / EVAL_METRICS.parent, tolerance)
+    differences += label_differences(reference.parent / PREDICTIONS, copy / PREDICTIONS)
     for line in differences:
         print(f"gpu-check: differs {line}")
     print(f"gpu-check: {len(differences)} differences printed, {len(failures)} beyond tolerance", flush=True)

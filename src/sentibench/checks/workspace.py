@@ -14,22 +14,30 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sentibench.core.contract import RUN_OUTPUTS
+from sentibench.core.contract import RAW_DATA, RUN_OUTPUTS
 from sentibench.core.errors import UserError
 from sentibench.core.git import git_output
 from sentibench.core.profile import apply_profile
 from sentibench.core.tables import flatten, is_number
 
 
-def copy_repo(source: Path, dest: Path, profile: str | None) -> None:
-    """A fresh copy of the repository's code and params, without any pipeline output, committed."""
+def is_run_output(name: str) -> bool:
+    return any(name == output or name.startswith(f"{output}/") for output in RUN_OUTPUTS)
+
+
+def copy_repo(source: Path, dest: Path, profile: str | None, committed_params: bool = False) -> None:
+    """A fresh copy of the repository's code, params and raw data (`data/raw/`, ignored by git or not),
+    without any pipeline output, committed. `committed_params` takes params.yaml as HEAD has it."""
     files = [f for f in git_output(source, "ls-files", "-z", "-co", "--exclude-standard").split("\0") if f]
-    for name in files:
-        if name.split("/", 1)[0] in RUN_OUTPUTS or not (source / name).is_file():
+    raw = [p.relative_to(source).as_posix() for p in (source / RAW_DATA).rglob("*") if p.is_file()]
+    for name in sorted({*files, *raw}):
+        if is_run_output(name) or not (source / name).is_file():
             continue
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source / name, target)
+    if committed_params:
+        (dest / "params.yaml").write_text(git_output(source, "show", "HEAD:params.yaml"), encoding="utf-8")
     if profile:
         (dest / "params.yaml").write_text(
             apply_profile(profile, dest / "params.yaml", dest / "profiles"), encoding="utf-8"

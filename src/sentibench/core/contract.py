@@ -14,6 +14,7 @@ from typing import Any
 from sentibench.core.errors import UserError
 
 PARAMS = Path("params.yaml")
+RAW_DATA = Path("data/raw")  # where a files or disk source lives, so that prepare depends on its content
 
 # Artifacts, by the stage that writes them.
 PREPARED = Path("data/prepared")
@@ -37,6 +38,7 @@ MODEL_DIR = Path("models/final")  # the trained model with its card and preproce
 MODEL_INFO = "sentibench.json"  # inside MODEL_DIR: how texts were preprocessed for this model
 THROUGHPUT = Path("metrics/throughput.json")
 INFERENCE_CURVE = Path("results/inference.csv")
+BENCHMARK_ENV = Path("results/benchmark_env.json")
 
 SPLITS = ("train", "validation", "test")
 ENCODED_FIELDS = ("input_ids", "token_type_ids", "attention_mask")
@@ -62,7 +64,8 @@ NONDETERMINISTIC_OUTPUTS = (PRETRAIN_TIMING, TRAIN_TIMING, ENV, MODEL_DIR)
 SCRATCH = (PRETRAIN_CHECKPOINTS, CHECKPOINTS)
 # Everything `dvc repro` writes: a fresh copy of the repository has none of it, and none of it makes git "dirty".
 RUN_OUTPUTS = (
-    "data",
+    "data/prepared",
+    "data/tokenized",
     "models",
     "checkpoints",
     "checkpoints-pretrain",

@@ -16,11 +16,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from sentibench.core.contract import RUN_OUTPUTS
+from sentibench.core.git import git
 from sentibench.core.params import RuntimeParams
 from sentibench.core.runtime import cpu_model
 
 PACKAGES = ("torch", "transformers", "datasets", "evaluate", "dvc", "dvclive", "tokenizers", "numpy", "scikit-learn")
-PIPELINE_OUTPUTS = ("metrics", "results", "dvclive", "dvc.lock")  # written by the run itself: not "dirty"
 _ONEDNN_PROBE = "import torch; torch.ones(8, 8).to_mkldnn()"  # any oneDNN call makes it report its ISA
 
 
@@ -49,20 +50,12 @@ def onednn_isa() -> str | None:
 
 def git_state(repo: Path) -> dict[str, Any]:
     """Commit and whether code or params differ from it (the run's own outputs do not count)."""
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=60, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    if commit is None:
+    head = git(repo, "rev-parse", "HEAD")
+    if head.returncode != 0:
         return {"commit": None, "dirty": None}
-    excludes = [f":(exclude){path}" for path in PIPELINE_OUTPUTS]
-    status = git("status", "--porcelain", "--untracked-files=normal", "--", ".", *excludes)
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+    excludes = [f":(exclude){path}" for path in RUN_OUTPUTS]
+    status = git(repo, "status", "--porcelain", "--untracked-files=normal", "--", ".", *excludes)
+    return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None}
 
 
 def gpu_info() -> dict[str, Any] | None:
@@ -71,21 +64,29 @@ def gpu_info() -> dict[str, Any] | None:
     if not torch.cuda.is_available():
         return None
     props = torch.cuda.get_device_properties(0)
-    driver = None
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        driver = pynvml.nvmlSystemGetDriverVersion()
-    except Exception:
-        pass
+    driver, why = gpu_driver()
     return {
         "name": props.name,
         "count": torch.cuda.device_count(),
         "memory_gib": round(props.total_memory / 2**30, 2),
         "capability": f"{props.major}.{props.minor}",
         "driver": driver,
+        **({"driver_unknown_because": why} if driver is None else {}),
     }
+
+
+def gpu_driver() -> tuple[str | None, str | None]:
+    """The NVIDIA driver version from nvidia-smi, or None and the reason it could not be read."""
+    command = ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    except FileNotFoundError:
+        return None, "nvidia-smi not found"
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return None, f"nvidia-smi failed ({type(err).__name__})"
+    if done.returncode != 0 or not done.stdout.strip():
+        return None, f"nvidia-smi exit {done.returncode}: {(done.stderr.strip().splitlines() or [''])[-1]}"
+    return done.stdout.strip().splitlines()[0], None
 
 
 def container_info() -> dict[str, Any]:

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sentibench.core.atomic import atomic_dir, write_json
-from sentibench.core.contract import DATA_METRICS, PARAMS, PREPARED, SPLITS
+from sentibench.core.contract import DATA_METRICS, PARAMS, PREPARED, RAW_DATA, SPLITS
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.params import DataParams, load_params
 from sentibench.stages.sources import load_source
@@ -105,6 +105,8 @@ def split_missing(frames: dict[str, pd.DataFrame], params: DataParams) -> dict[s
             f"data.validation_size + data.test_size = {sum(wanted.values())} leaves no training rows "
             f"(the source has {len(pool)} usable rows)"
         )
+    if wanted and "all" not in frames:
+        print(f"prepare: the source has no {' or '.join(wanted)} split; carving it out of train", flush=True)
     order = np.random.default_rng(params.split_seed).permutation(len(pool))
     out = {split: frame for split, frame in frames.items() if split != "all"}
     start = 0
@@ -200,13 +202,28 @@ def write_splits(frames: dict[str, pd.DataFrame], out_dir: Path, label_names: li
             pq.write_table(table, tmp / f"{split}.parquet")
 
 
+def check_tracked(params: DataParams, raw_data: Path) -> None:
+    """A files or disk source must live under `raw_data`, the folder dvc.yaml makes `prepare` depend on;
+    anywhere else DVC would see only the path string, and editing the data would rerun nothing."""
+    if params.source not in ("files", "disk") or not params.path:
+        return
+    path, root = Path(params.path).resolve(), raw_data.resolve()
+    if path != root and root not in path.parents:
+        raise UserError(
+            f"data.path: {params.path} is outside {raw_data}/; move or link it there so that DVC tracks its "
+            f"content (a changed byte then reruns prepare)"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=PARAMS)
     parser.add_argument("--out", type=Path, default=PREPARED)
     parser.add_argument("--metrics", type=Path, default=DATA_METRICS)
+    parser.add_argument("--raw-data", type=Path, default=RAW_DATA, help="where files/disk sources must live")
     args = parser.parse_args(argv)
     params = load_params(args.params).data
+    check_tracked(params, args.raw_data)
     print(f"prepare: loading the {params.source} source", flush=True)
     frames, report = prepare(params)
     write_splits(frames, args.out, report["label_names"])

@@ -142,10 +142,16 @@ def _from_dataset_dict(
 ) -> tuple[dict[str, pd.DataFrame], list[str] | None]:
     frames: dict[str, pd.DataFrame] = {}
     names = None
+    unknown = [name for name in dataset_dict if name.lower() not in SPLIT_ALIASES]
+    if unknown:
+        raise UserError(
+            f"{where}: unknown split name '{unknown[0]}' (found {', '.join(dataset_dict)}; "
+            f"known: {', '.join(SPLIT_ALIASES)}); rename it so that no rows are silently left out"
+        )
     for split_name, dataset in dataset_dict.items():
-        split = SPLIT_ALIASES.get(split_name.lower())
-        if split is None:
-            continue
+        split = SPLIT_ALIASES[split_name.lower()]
+        if split in frames:
+            raise UserError(f"{where}: two splits mean {split}: rename one of them (found {', '.join(dataset_dict)})")
         frames[split] = _select_columns(dataset.to_pandas(), params, f"{where} [{split_name}]")
         names = names or _label_names_of(dataset, params.label_column)
     if not frames:
@@ -180,14 +186,16 @@ def load_hub(params: DataParams) -> tuple[dict[str, pd.DataFrame], list[str] | N
     from datasets import load_dataset
     from huggingface_hub import snapshot_download
 
+    from sentibench.core.modeling import hub_failure
+
     where = f"{params.name}@{params.revision or 'main'}"
     try:
         folder = snapshot_download(params.name, repo_type="dataset", revision=params.revision)
         loaded = load_dataset(folder)
     except (ConnectionError, OSError, ValueError) as err:
         raise UserError(
-            f"hub dataset {where}: not in the Hugging Face cache and the Hub cannot be reached "
-            f"({type(err).__name__}); copy it here (save_to_disk) and set data.source: disk, data.path: <folder>"
+            f"hub dataset {where}: {hub_failure(err)}; "
+            "or copy it here (save_to_disk) and set data.source: disk, data.path: <folder>"
         ) from None
     return _from_dataset_dict(loaded, params, f"hub dataset {where}")
 
