@@ -72,6 +72,34 @@ def test_a_changed_byte_of_external_data_reruns_prepare(repo_copy):
     assert "prepare" not in _run(["dvc", "status", "dvc.yaml"], repo_copy).stdout
 
 
+CHROMIUM = shutil.which("chromium")
+OFFLINE = ["--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND"]  # no request can leave
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_plots_draw_in_a_browser_without_network(repo_copy, tmp_path):
+    assert _run(["dvc", "repro"], repo_copy).returncode == 0
+    shown = _run(["dvc", "plots", "show", "-o", str(tmp_path / "plots")], repo_copy)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    page = (tmp_path / "plots" / "index.html").read_text(encoding="utf-8")
+    assert "cdn.jsdelivr" not in page
+    charts = page.count("vegaEmbed(")
+    browser = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+    browser += ["--disable-background-networking", "--disable-component-update", f"--user-data-dir={tmp_path / 'u'}"]
+    dom = _run(
+        [
+            *browser,
+            *OFFLINE,
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            (tmp_path / "plots").as_uri() + "/index.html",
+        ],
+        tmp_path,
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert charts >= 5 and dom.stdout.count("<canvas") == charts  # every chart drew
+
+
 def test_bad_params_stop_the_pipeline_with_one_line(repo_copy):
     params = repo_copy / "params.yaml"
     saved = params.read_text()
