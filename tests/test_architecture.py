@@ -99,17 +99,18 @@ def declared_outputs() -> set[str]:
 
 def test_contract_paths_are_the_pipeline_outputs():
     declared = declared_outputs()
+    inputs = (contract.PARAMS, contract.RAW_DATA, *contract.SCRATCH)
     artifacts = {
         value.as_posix()
         for name, value in vars(contract).items()
-        if isinstance(value, Path) and name.isupper() and value not in (contract.PARAMS, *contract.SCRATCH)
+        if isinstance(value, Path) and name.isupper() and value not in inputs
     }
     assert artifacts == declared
     assert not {p.as_posix() for p in contract.SCRATCH} & declared
     for group in (contract.QUALITY_OUTPUTS, contract.NONDETERMINISTIC_OUTPUTS):
         assert {p.as_posix() for p in group} <= declared
     assert not set(contract.QUALITY_OUTPUTS) & set(contract.NONDETERMINISTIC_OUTPUTS)
-    assert {p.split("/")[0] for p in declared} <= set(contract.RUN_OUTPUTS)
+    assert all(any(p == o or p.startswith(f"{o}/") for o in contract.RUN_OUTPUTS) for p in declared)
 
 
 def test_params_yaml_is_the_one_source_of_defaults():

@@ -76,7 +76,7 @@ def test_unknown_architecture_keys_are_rejected():
 def test_hub_failures_say_which_one_it_was(error, words):
     from huggingface_hub import errors
 
-    from sentibench.core.modeling import hub_failure
+    from sentibench.core.hub import hub_failure
 
     kind = getattr(errors, error)
     if issubclass(kind, errors.HfHubHTTPError):

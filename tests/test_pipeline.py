@@ -56,9 +56,10 @@ def test_dvc_repro_produces_every_output_then_runs_nothing(repo_copy):
     assert second.returncode == 0, second.stderr[-3000:]
     assert "Running stage" not in second.stdout
 
-    shown = _run(["dvc", "metrics", "show", "--json"], repo_copy)
+    shown = _run(["dvc", "metrics", "show"], repo_copy)
     assert shown.returncode == 0
-    assert "eval.json" in shown.stdout and "accuracy" in shown.stdout
+    assert "metrics/summary.json" in shown.stdout and "test_accuracy" in shown.stdout
+    assert max(map(len, shown.stdout.splitlines())) <= 150  # the headline numbers fit a terminal
 
 
 def test_a_changed_byte_of_external_data_reruns_prepare(repo_copy):

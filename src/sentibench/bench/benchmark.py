@@ -32,6 +32,7 @@ from sentibench.core.contract import (
     INFERENCE_CURVE,
     MODEL_DIR,
     PARAMS,
+    SPEED,
     THROUGHPUT,
     TOKENIZED,
     load_saved,
@@ -245,6 +246,18 @@ def benchmark(params: Params, tokenized_dir: Path, model_dir: Path, clock: Clock
     }
 
 
+def headline(report: dict[str, Any]) -> dict[str, Any]:
+    """The speed numbers `dvc metrics show` prints (every statistic stays in metrics/throughput.json)."""
+    training, inference = report["training"], report["inference"]
+    widest = max(inference["by_batch_size"], key=lambda r: r["batch_size"])
+    return {
+        "train_samples_per_second": training["samples_per_second"]["median"],
+        "mfu_real_tokens": training["model_flops_utilisation_real_tokens"],
+        "batch_1_p50_ms": (inference["batch_1_latency"] or {}).get("p50_ms"),
+        f"batch_{widest['batch_size']}_rows_per_second": widest["rows_per_second"],
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=PARAMS)
@@ -253,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--metrics", type=Path, default=THROUGHPUT)
     parser.add_argument("--curve", type=Path, default=INFERENCE_CURVE)
     parser.add_argument("--env", type=Path, default=BENCHMARK_ENV)
+    parser.add_argument("--speed", type=Path, default=SPEED)
     args = parser.parse_args(argv)
     params = load_params(args.params)
     params = dataclasses.replace(params, runtime=dataclasses.replace(params.runtime, deterministic=False))
@@ -261,6 +275,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     report = benchmark(params, args.tokenized, args.model_dir)
     write_csv(args.curve, report["inference"]["by_batch_size"])
     write_json(args.metrics, report)
+    write_json(args.speed, headline(report))
     write_json(args.env, environment(params.runtime))
     t = report["training"]
     print(

@@ -34,11 +34,13 @@ TRAIN_TIMING = Path("metrics/train_timing.json")
 ENV = Path("metrics/env.json")
 EVAL_METRICS = Path("metrics/eval.json")
 PREDICTIONS = Path("results/predictions.csv")
+SUMMARY = Path("metrics/summary.json")  # the headline quality numbers (`dvc metrics show`)
 MODEL_DIR = Path("models/final")  # the trained model with its card and preprocessing: what users load
 MODEL_INFO = "sentibench.json"  # inside MODEL_DIR: how texts were preprocessed for this model
 THROUGHPUT = Path("metrics/throughput.json")
 INFERENCE_CURVE = Path("results/inference.csv")
 BENCHMARK_ENV = Path("results/benchmark_env.json")
+SPEED = Path("metrics/speed.json")  # the headline speed numbers (`dvc metrics show`)
 
 SPLITS = ("train", "validation", "test")
 ENCODED_FIELDS = ("input_ids", "token_type_ids", "attention_mask")
@@ -54,6 +56,7 @@ QUALITY_OUTPUTS = (
     DVCLIVE_PRETRAIN,
     TRAIN_METRICS,
     EVAL_METRICS,
+    SUMMARY,
     PREDICTIONS,
     TRAINED,
     DVCLIVE,

@@ -69,7 +69,8 @@ def pipeline_files(repo: Path, commit: str) -> list[str]:
 
 
 def metrics_files(repo: Path, commit: str) -> list[str]:
-    """The metrics paths, relative to the repository, that any dvc.yaml declares at this revision."""
+    """The JSON files, relative to the repository, that any dvc.yaml at this revision declares as metrics or
+    as outputs in metrics/ (DVC's metrics are the headline subset; compare reads them all)."""
     paths = []
     for pipeline_file in pipeline_files(repo, commit):
         text = read_text(repo, commit, pipeline_file)
@@ -80,9 +81,12 @@ def metrics_files(repo: Path, commit: str) -> list[str]:
         folder = posixpath.dirname(pipeline_file)
         for stage in (pipeline.get("stages") or {}).values():
             base = posixpath.normpath(posixpath.join(folder, stage.get("wdir", ".")))
-            for entry in stage.get("metrics", []) or []:
-                for path in entry if isinstance(entry, dict) else [entry]:
-                    paths.append(posixpath.normpath(posixpath.join(base, path)))
+            for kind in ("metrics", "outs"):
+                for entry in stage.get(kind, []) or []:
+                    for path in entry if isinstance(entry, dict) else [entry]:
+                        full = posixpath.normpath(posixpath.join(base, path))
+                        if kind == "metrics" or (full.startswith("metrics/") and full.endswith(".json")):
+                            paths.append(full)
     return paths
 
 

@@ -1,4 +1,4 @@
-"""Stage `package`: the trained model as a folder that stands alone, with its model card.
+"""Stage `package`: the trained model as a folder that stands alone, with its model card; and the summary.
 
 `models/final` is `models/trained` (weights, config with the data's label names, tokenizer) plus
 `sentibench.json` (how texts were preprocessed, so `sentibench predict` treats new texts as the
@@ -6,7 +6,7 @@ training texts were treated, whatever `params.yaml` says today) and `README.md`,
 it was trained on, with which params, at which commit, and its test accuracy beside the reference's.
 It runs after `evaluate` because the card reports the test scores. The commit makes this folder
 differ between two checkouts of the same code, so it is not among the byte-compared outputs;
-`models/trained` is.
+`models/trained` is. The stage also writes `metrics/summary.json`, the headline numbers.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from sentibench.core.atomic import atomic_dir
+from sentibench.core.atomic import atomic_dir, write_json
 from sentibench.core.contract import (
     DATA_METRICS,
     EVAL_METRICS,
@@ -30,6 +30,7 @@ from sentibench.core.contract import (
     MODEL_INFO,
     PARAMS,
     PRETRAIN_METRICS,
+    SUMMARY,
     TRAIN_METRICS,
     TRAINED,
 )
@@ -120,6 +121,19 @@ or `sentibench predict --model models/final "这家酒店的服务很好"`.
 """
 
 
+def summary(metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The few numbers a reader looks at first: what `dvc metrics show` prints (the rest is in metrics/)."""
+    evaluation, training = metrics["eval"], metrics["train"]
+    return {
+        "test_accuracy": evaluation["accuracy"],
+        "test_f1_macro": evaluation["f1_macro"],
+        "reference_accuracy": evaluation["reference"]["accuracy"],
+        "validation_accuracy": training["eval_accuracy"],
+        "steps_to_target": training.get("steps_to_target"),
+        "padding_efficiency": training.get("padding_efficiency"),
+    }
+
+
 def package(params: Params, trained: Path, out: Path, metrics: dict[str, dict[str, Any]], commit: str) -> None:
     if not (trained / "model.safetensors").is_file():
         raise UserError(f"{trained}: no model.safetensors; run the train stage first")
@@ -136,11 +150,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--trained", type=Path, default=TRAINED)
     parser.add_argument("--out", type=Path, default=MODEL_DIR)
     parser.add_argument("--metrics-dir", type=Path, default=EVAL_METRICS.parent)
+    parser.add_argument("--summary", type=Path, default=SUMMARY)
     args = parser.parse_args(argv)
     params = load_params(args.params)
     sources = {"eval": EVAL_METRICS, "train": TRAIN_METRICS, "data": DATA_METRICS, "pretrain": PRETRAIN_METRICS}
     metrics = {name: read_json(args.metrics_dir / path.name) for name, path in sources.items()}
     package(params, args.trained, args.out, metrics, commit_of(args.params.resolve().parent))
+    write_json(args.summary, summary(metrics))
     print(f"package: wrote {args.out} (model card, {MODEL_INFO})", flush=True)
 
 

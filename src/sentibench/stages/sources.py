@@ -186,7 +186,7 @@ def load_hub(params: DataParams) -> tuple[dict[str, pd.DataFrame], list[str] | N
     from datasets import load_dataset
     from huggingface_hub import snapshot_download
 
-    from sentibench.core.modeling import hub_failure
+    from sentibench.core.hub import hub_failure
 
     where = f"{params.name}@{params.revision or 'main'}"
     try:
