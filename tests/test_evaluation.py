@@ -81,3 +81,15 @@ def test_evaluate_reruns_give_identical_predictions(tiny_run):
 def test_missing_model_is_named(tmp_path):
     with pytest.raises(UserError, match=r"no model\.safetensors; run the train stage first"):
         load_saved(tmp_path)
+
+
+def test_outputs_change_together_or_not_at_all(tiny_run, tmp_path, capsys):
+    """metrics/ that cannot be written stops evaluate before it replaces the predictions."""
+    (tmp_path / "metrics").write_text("a file where a folder should be")
+    predictions = tmp_path / "predictions.csv"
+    predictions.write_text("old")
+    args = ["--params", str(tiny_run / "params.yaml"), "--model-dir", str(tiny_run / "model")]
+    args += ["--tokenized", str(tiny_run / "tokenized"), "--predictions", str(predictions)]
+    code = run_cli(evaluation.main, [*args, "--metrics", str(tmp_path / "metrics" / "eval.json")])
+    assert code == 2 and "is a file, not a folder" in capsys.readouterr().err
+    assert predictions.read_text() == "old"

@@ -90,3 +90,9 @@ def test_hub_failures_say_which_one_it_was(error, words):
             raise OSError("wrapped by transformers") from inner
     except OSError as outer:
         assert words in hub_failure(outer)
+
+
+def test_an_impossible_architecture_is_one_line():
+    params = ModelParams(config={"hidden_size": 100, "num_attention_heads": 3})
+    with pytest.raises(UserError, match=r"hidden_size \(100\) must be a multiple of model.config.num_attention_heads"):
+        architecture_config(params, 100, LABELS)

@@ -146,7 +146,14 @@ def _cli(tmp_path, params_yaml):
     ("setup", "params_yaml", "message"),
     [
         (None, "data: {source: files, path: /no/such/dir}", "/no/such/dir: no such file or directory"),
-        ("gbk", "data: {source: files, path: DIR/bad.tsv}", "bad.tsv: not UTF-8"),
+        ("gbk", "data: {source: files, path: DIR/bad.tsv}", "bad.tsv: not UTF-8 text (line 2, byte 13)"),
+        (
+            "stray_label",
+            "data: {source: files, path: DIR/stray.csv}",
+            "split all, row 13: label 2 is one label too many",
+        ),
+        ("bad_jsonl", "data: {source: files, path: DIR/bad.jsonl}", "bad.jsonl, line 2: not valid JSON"),
+        ("empty_tsv", "data: {source: files, path: DIR/empty.tsv}", "empty.tsv: empty file"),
         ("one_label", "data: {source: files, path: DIR/one.csv, validation_size: 1, test_size: 1}", "single label"),
         ("empty", "data: {source: files, path: DIR/empty.csv}", "no rows"),
         (
@@ -164,6 +171,14 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, setup, param
         (tmp_path / "bad.tsv").write_bytes("label\ttext\n1\t很好\n".encode("gbk"))
     elif setup == "one_label":
         _frame(POS, [1] * len(POS)).to_csv(tmp_path / "one.csv", index=False)
+    elif setup == "stray_label":
+        _frame([*POS, *NEG, "还行吧"], [1] * len(POS) + [0] * len(NEG) + [2]).to_csv(
+            tmp_path / "stray.csv", index=False
+        )
+    elif setup == "bad_jsonl":
+        (tmp_path / "bad.jsonl").write_text('{"text": "好", "label": 1}\n{"text": "坏", "label"\n', encoding="utf-8")
+    elif setup == "empty_tsv":
+        (tmp_path / "empty.tsv").write_text("", encoding="utf-8")
     elif setup == "empty":
         (tmp_path / "empty.csv").write_text("text,label\n", encoding="utf-8")
     elif setup == "missing_label":
@@ -224,3 +239,11 @@ def test_an_unknown_split_name_is_an_error_that_lists_the_names(tmp_path):
     DatasetDict({"train": Dataset.from_dict(rows), "val": Dataset.from_dict(rows)}).save_to_disk(str(tmp_path / "d"))
     with pytest.raises(UserError, match=r"unknown split name 'val' \(found train, val"):
         prep.prepare(_all_rows({"source": "disk", "path": str(tmp_path / "d")}))
+
+
+def test_labels_outside_the_declared_names_are_named_by_row():
+    frames = {"train": _frame(["好", "坏", "怪"], [1, 0, 5])}
+    with pytest.raises(UserError, match=r"split train, row 3: label 5 is not one of the labels the source declares"):
+        prep.check_label_set(frames, ["negative", "positive"], 2)
+    prep.check_label_set({"train": _frame(["好", "坏"], [1, 0])}, ["negative", "positive"], 2)
+    prep.check_label_set({"train": _frame(["好", "坏", "怪"], [1, 0, 2])}, None, None)  # num_labels: null

@@ -58,3 +58,16 @@ def test_policy_cuts_every_field_at_the_same_positions():
 
 def test_length_stats():
     assert length_stats([10, 20, 30, 40]) == {"min": 10, "median": 25.0, "p95": 38.5, "max": 40, "mean": 25.0}
+
+
+def test_max_tokens_beyond_the_position_embeddings_is_one_line(tmp_path, capsys):
+    from conftest import write_params
+    from sentibench.core.errors import run_cli
+    from sentibench.stages import preprocess
+
+    params = write_params(tmp_path / "params.yaml", {"preprocess": {"max_tokens": 1024}})
+    code = run_cli(
+        preprocess.main, ["--params", str(params), "--prepared", str(tmp_path), "--out", str(tmp_path / "o")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "max_tokens is 1024, but the model embeds only 512 positions" in err

@@ -201,3 +201,44 @@ def test_keep_refuses_a_folder_that_holds_an_earlier_check(tmp_path):
         pass
     with work_folder(tmp_path / "new", "x") as folder:
         assert folder.is_absolute() and folder.is_dir()
+
+
+def test_killed_during_the_final_save_resumes_to_identical_outputs(tiny_run, tmp_path, monkeypatch):
+    """The last checkpoint is at the last step: the rerun resumes with no steps left and must still write
+    the same model, curves and metrics (no lost problem_type, no duplicated end-of-run rows)."""
+    params = load_params(write_params(tmp_path / "params.yaml", {"train": {"save_steps": 19, "eval_steps": 19}}))
+    tokenized = tiny_run / "tokenized"
+
+    def run(name):
+        out = tmp_path / name
+        return train_stage.train(params, tokenized, out / "ckpt", out / "model", out / "dvclive")
+
+    full, _ = run("full")
+
+    def killed_while_saving(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_stage, "save", killed_while_saving)
+        with pytest.raises(KeyboardInterrupt):
+            run("killed")
+    metrics, timing = run("killed")
+    assert timing["resumed_from_step"] == 19 and metrics == full
+    names = ["model/config.json", "model/model.safetensors", "dvclive/metrics.json"]
+    names += [p.relative_to(tmp_path / "full").as_posix() for p in (tmp_path / "full" / "dvclive").rglob("*.tsv")]
+    assert _differences(tmp_path / "full", tmp_path / "killed", names) == []
+
+
+def test_a_killed_writer_leaves_nothing_behind_after_the_next_write(tmp_path):
+    from sentibench.core.atomic import atomic_dir, write_json
+
+    (tmp_path / ".eval.json.k1ll3d.tmp").write_text("half")
+    (tmp_path / ".model.x.tmp").mkdir()
+    (tmp_path / ".model.y.old").mkdir()
+    write_json(tmp_path / "eval.json", {"accuracy": 1})
+    with atomic_dir(tmp_path / "model") as folder:
+        (folder / "weights").write_text("w")
+    with atomic_dir(tmp_path / "model") as folder:
+        (folder / "weights").write_text("v")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval.json", "model"]
+    assert (tmp_path / "model" / "weights").read_text() == "v"

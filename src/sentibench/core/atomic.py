@@ -7,6 +7,7 @@ and renames it over the target only after the content is complete.
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import os
 import shutil
@@ -15,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from sentibench.core.errors import UserError
 
 
 def _umask() -> int:
@@ -28,11 +31,20 @@ def _default_mode(path: Path, directory: bool) -> None:
     path.chmod((0o777 if directory else 0o666) & ~_umask())
 
 
+def remove_leftovers(target: Path) -> None:
+    """Temporary siblings of `target` left by a writer that was killed (SIGKILL skips every `finally`)."""
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        (shutil.rmtree if stale.is_dir() and not stale.is_symlink() else Path.unlink)(stale)
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.old"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary file path; on success it replaces `target`, on error it is removed."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -46,16 +58,20 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
 
 @contextmanager
 def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary directory; on success it takes the place of `target`."""
+    """Yield a temporary directory; on success it takes the place of `target`.
+
+    A folder cannot be swapped in one system call, so between the two renames `target` is briefly
+    absent (never half-written); a kill there leaves the old one under a `.old` name, removed next time.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     _default_mode(tmp, directory=True)
     try:
         yield tmp
         if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
             os.replace(target, old)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
@@ -63,6 +79,19 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
             os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_writable(*targets: str | os.PathLike[str]) -> None:
+    """Fail before anything is written when any output cannot be: a stage's outputs change together or not at
+    all, so a read-only metrics/ never leaves new predictions beside an old eval.json."""
+    for target in map(Path, targets):
+        folder = target.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise UserError(f"{target}: cannot write there ({folder} is a file, not a folder)")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise UserError(f"{target}: cannot write there ({folder} is not writable)")
 
 
 def write_json(target: str | os.PathLike[str], data: Any) -> None:

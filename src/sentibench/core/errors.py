@@ -25,6 +25,9 @@ def run_cli(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | 
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except PermissionError as err:  # an output folder or file the user cannot write: their fix, not a bug
+        print(f"error: {err.filename or err}: permission denied", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

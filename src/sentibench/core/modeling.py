@@ -74,7 +74,10 @@ def architecture_config(params: ModelParams, vocab_size: int, label_names: list[
 
 
 def _label_kwargs(label_names: list[str]) -> dict[str, Any]:
+    """Labels as the data names them; the problem type set up front, not at the first forward with labels,
+    so that a run resumed with no steps left saves the same config.json as one that trained."""
     return {
+        "problem_type": "single_label_classification",
         "num_labels": len(label_names),
         "id2label": dict(enumerate(label_names)),
         "label2id": {name: i for i, name in enumerate(label_names)},
@@ -107,3 +110,22 @@ def load_model(params: ModelParams, vocab_size: int, label_names: list[str], pre
 
 def count_parameters(model: Any) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def position_limit(params: ModelParams) -> int | None:
+    """How many positions the model can embed, when it can be known without loading weights."""
+    from transformers import AutoConfig
+
+    if params.source == "config":
+        if "max_position_embeddings" in params.config:
+            return int(params.config["max_position_embeddings"])
+        try:
+            return getattr(AutoConfig.for_model(params.architecture), "max_position_embeddings", None)
+        except ValueError:
+            return None
+    try:
+        revision = params.revision if params.source == "hub" else None
+        config = AutoConfig.from_pretrained(params.name or "", revision=revision)
+    except (OSError, ValueError):
+        return None  # not at hand here; loading the model will say why
+    return getattr(config, "max_position_embeddings", None)

@@ -54,6 +54,7 @@ class DataParams:
     revision: str | None = option(None, "hub: pinned commit")
     text_column: str = option("text", "column holding the text")
     label_column: str = option("label", "column holding the label")
+    num_labels: int | None = option(2, "labels the task has, checked when the source declares no names; null: any")
     split_seed: int = option(42, "carves validation/test out of sources that have no splits")
     validation_size: int = option(1200, "rows carved out for validation when the source has no such split")
     test_size: int = option(1200, "rows carved out for test when the source has no such split")
@@ -64,6 +65,8 @@ class DataParams:
 
     def validate(self) -> None:
         not_negative(self, "train_rows", "validation_rows", "test_rows", "validation_size", "test_size")
+        if self.num_labels is not None and self.num_labels < 2:
+            raise UserError(f"data.num_labels must be at least 2 or null; got {self.num_labels!r}")
         required = {"disk": "path", "files": "path", "hub": "name"}.get(self.source)
         if required and not getattr(self, required):
             raise UserError(f"data.{required} is required when data.source is {self.source}")

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sentibench.core.atomic import write_json
+from sentibench.core.atomic import atomic_path, write_json
 from sentibench.core.contract import COMPLETE_MARKER
 
 RUN_FILE = "run.json"
@@ -98,6 +98,7 @@ def checkpoint_marker() -> Any:
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if state.is_world_process_zero:
                 folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-                (folder / COMPLETE_MARKER).write_text(str(state.global_step))
+                with atomic_path(folder / COMPLETE_MARKER) as tmp:
+                    tmp.write_text(str(state.global_step))
 
     return CheckpointMarker()

@@ -10,24 +10,35 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sentibench.core.atomic import atomic_path
+
 TIMING_KEYS = ("runtime", "per_second", "preparation_time")  # kept out of the curves: they never repeat
 # The Trainer's end-of-run train_loss only averages the steps since a resume; train.json uses mean_logged_loss.
 UNRESUMABLE_KEYS = ("train_loss",)
 
 
-def truncate_curves(directory: Path, last_step: int) -> None:
-    """Drop curve rows logged after the checkpoint a run resumes from; they are logged again."""
+def truncate_curves(directory: Path, last_step: int) -> dict[str, int]:
+    """Drop curve rows logged after the checkpoint a run resumes from (they are logged again); return each
+    curve's last step kept, so that rows already there at that step are not logged twice."""
+    last: dict[str, int] = {}
     for tsv in directory.glob("plots/metrics/**/*.tsv"):
         lines = tsv.read_text().splitlines(keepends=True)
         kept = [lines[0], *(line for line in lines[1:] if int(line.split("\t", 1)[0]) <= last_step)]
-        tsv.write_text("".join(kept))
+        with atomic_path(tsv) as tmp:
+            tmp.write_text("".join(kept))
+        if len(kept) > 1:
+            last[tsv.relative_to(directory / "plots" / "metrics").with_suffix("").as_posix()] = int(
+                kept[-1].split("\t", 1)[0]
+            )
+    return last
 
 
 def sort_summary(summary: Path) -> None:
     """DVCLive's summary keeps insertion order, which a resumed run changes; sorted, both runs match."""
     if summary.is_file():
         data = json.loads(summary.read_text())
-        summary.write_text(json.dumps(data, indent=4, sort_keys=True) + "\n")
+        with atomic_path(summary) as tmp:
+            tmp.write_text(json.dumps(data, indent=4, sort_keys=True) + "\n")
 
 
 def dvclive_callback(directory: Path, resume_step: int | None) -> Any:
@@ -38,9 +49,12 @@ def dvclive_callback(directory: Path, resume_step: int | None) -> Any:
     points line up with `eval_steps`, timings stay out (so the curves of two runs are identical),
     and a resumed run continues its curves from the checkpoint instead of restarting them.
     """
+    from dvclive.utils import standardize_metric_name
     from transformers.integrations import DVCLiveCallback
 
     from dvclive import Live
+
+    logged = truncate_curves(directory, resume_step) if resume_step is not None else {}
 
     class GlobalStepDVCLiveCallback(DVCLiveCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
@@ -48,12 +62,13 @@ def dvclive_callback(directory: Path, resume_step: int | None) -> Any:
             logs = {
                 k: v
                 for k, v in (logs or {}).items()
-                if k not in UNRESUMABLE_KEYS and not any(t in k for t in TIMING_KEYS)
+                if k not in UNRESUMABLE_KEYS
+                and not any(t in k for t in TIMING_KEYS)
+                # a run killed after its last checkpoint resumes at that step and logs its end again
+                and logged.get(standardize_metric_name(k, "dvclive.huggingface"), -1) < state.global_step
             }
             super().on_log(args, state, control, logs=logs, **kwargs)
 
-    if resume_step is not None:
-        truncate_curves(directory, resume_step)
     live = Live(dir=str(directory), resume=resume_step is not None, save_dvc_exp=False, dvcyaml=False, report=None)
     return GlobalStepDVCLiveCallback(live=live)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sentibench.core.atomic import write_csv, write_json
+from sentibench.core.atomic import check_writable, write_csv, write_json
 from sentibench.core.contract import (
     ENCODED_FIELDS,
     EVAL_METRICS,
@@ -111,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--predictions", type=Path, default=PREDICTIONS)
     args = parser.parse_args(argv)
     params = load_params(args.params)
+    check_writable(args.predictions, args.metrics)
     apply_runtime(params.runtime)
     print(f"evaluate: scoring {args.model_dir} and the TF-IDF reference on the test split", flush=True)
     report, records = evaluate_model(args.model_dir, args.tokenized, params.evaluate)

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sentibench.core.atomic import write_json
+
 PADDING_FILE = "padding.json"
 
 
@@ -34,7 +36,7 @@ def padding_counter(model: Any, checkpoint: Path | None) -> Any:
 
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            (folder / PADDING_FILE).write_text(json.dumps(self.counts))
+            write_json(folder / PADDING_FILE, self.counts)
 
         def efficiency(self) -> float | None:
             return self.counts["real"] / self.counts["padded"] if self.counts["padded"] else None

@@ -22,7 +22,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from sentibench.core.atomic import atomic_dir, write_json
+from sentibench.core.atomic import atomic_dir, check_writable, write_json
 from sentibench.core.contract import (
     DATA_METRICS,
     EVAL_METRICS,
@@ -153,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--summary", type=Path, default=SUMMARY)
     args = parser.parse_args(argv)
     params = load_params(args.params)
+    check_writable(args.out, args.summary)
     sources = {"eval": EVAL_METRICS, "train": TRAIN_METRICS, "data": DATA_METRICS, "pretrain": PRETRAIN_METRICS}
     metrics = {name: read_json(args.metrics_dir / path.name) for name, path in sources.items()}
     package(params, args.trained, args.out, metrics, commit_of(args.params.resolve().parent))

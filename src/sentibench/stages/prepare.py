@@ -21,11 +21,36 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sentibench.core.atomic import atomic_dir, write_json
+from sentibench.core.atomic import atomic_dir, check_writable, write_json
 from sentibench.core.contract import DATA_METRICS, PARAMS, PREPARED, RAW_DATA, SPLITS
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.params import DataParams, load_params
 from sentibench.stages.sources import load_source
+
+
+def check_label_set(frames: dict[str, pd.DataFrame], names: list[str] | None, expected: int | None) -> None:
+    """Every label must be one the source declares or, without declared names, one of the `expected` many:
+    a stray `2` in a 0/1 data set would otherwise train a 3-class model without a word."""
+    counts: dict[Any, int] = {}
+    first: dict[Any, tuple[str, int]] = {}
+    for split, frame in frames.items():
+        for row, value in enumerate(frame["label"].map(_label_value), start=1):
+            counts[value] = counts.get(value, 0) + 1
+            first.setdefault(value, (split, row))
+    if names is not None:
+        allowed = set(range(len(names))) | set(names)
+        strays = [v for v in counts if v not in allowed]
+        why = f"not one of the labels the source declares ({', '.join(names)})"
+    elif expected is not None and len(counts) > expected:
+        strays = sorted(counts, key=lambda v: (counts[v], str(v)))[: len(counts) - expected]
+        why = f"one label too many for data.num_labels: {expected} (labels found: " + ", ".join(
+            f"{v!r} x{n}" for v, n in sorted(counts.items(), key=lambda kv: str(kv[0]))
+        ) + ")"
+    else:
+        return
+    if strays:
+        split, row = first[strays[0]]
+        raise UserError(f"split {split}, row {row}: label {strays[0]!r} is {why}")
 
 
 def normalise_labels(
@@ -171,6 +196,7 @@ def prepare(params: DataParams) -> tuple[dict[str, pd.DataFrame], dict[str, Any]
     raw, declared_names = load_source(params)
     if sum(len(frame) for frame in raw.values()) == 0:
         raise UserError("the source has no rows")
+    check_label_set(raw, declared_names, params.num_labels)
     labelled, label_names = normalise_labels(raw, declared_names)
     cleaned, removed = clean(labelled)
     split = split_missing(cleaned, params)
@@ -223,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--raw-data", type=Path, default=RAW_DATA, help="where files/disk sources must live")
     args = parser.parse_args(argv)
     params = load_params(args.params).data
+    check_writable(args.out, args.metrics)
     check_tracked(params, args.raw_data)
     print(f"prepare: loading the {params.source} source", flush=True)
     frames, report = prepare(params)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sentibench.core.atomic import atomic_dir, write_json
+from sentibench.core.atomic import atomic_dir, check_writable, write_json
 from sentibench.core.contract import (
     ENCODED_FIELDS,
     PARAMS,
@@ -124,7 +124,7 @@ def preprocess(prepared_dir: Path, tokenizer: Any, max_tokens: int, policy: str)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from sentibench.core.modeling import load_tokenizer
+    from sentibench.core.modeling import load_tokenizer, position_limit
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=PARAMS)
@@ -133,6 +133,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--metrics", type=Path, default=PREPROCESS_METRICS)
     args = parser.parse_args(argv)
     params = load_params(args.params)
+    check_writable(args.out, args.metrics)
+    limit = position_limit(params.model)
+    if limit is not None and params.preprocess.max_tokens > limit:
+        raise UserError(
+            f"preprocess.max_tokens is {params.preprocess.max_tokens}, but the model embeds only {limit} positions "
+            "(its max_position_embeddings)"
+        )
     tokenizer = load_tokenizer(params.model)
     print(f"preprocess: tokenising with {tokenizer.name_or_path} ({len(tokenizer)} tokens)", flush=True)
     dataset, report = preprocess(args.prepared, tokenizer, params.preprocess.max_tokens, params.preprocess.too_long)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sentibench.core.atomic import atomic_dir, write_json
+from sentibench.core.atomic import atomic_dir, check_writable, write_json
 from sentibench.core.contract import (
     DVCLIVE_PRETRAIN,
     PARAMS,
@@ -224,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--timing", type=Path, default=PRETRAIN_TIMING)
     args = parser.parse_args(argv)
     params = load_params(args.params)
+    check_writable(args.out, args.metrics, args.timing)
     apply_runtime(params.runtime)
     reason = skip_reason(params)
     if reason:

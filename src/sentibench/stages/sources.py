@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import pandas as pd
 
 from sentibench.core.errors import UserError
 from sentibench.core.params import DataParams
+from sentibench.core.textfiles import read_utf8
 
 SPLIT_ALIASES = {
     "train": "train",
@@ -41,40 +44,40 @@ def load_embedded() -> tuple[dict[str, pd.DataFrame], list[str]]:
     folder = embedded_corpus_dir()
     parts = []
     for label, name in enumerate(("neg.txt", "pos.txt")):
-        lines = _read_text(folder / name).splitlines()
+        lines = read_utf8(folder / name).splitlines()
         parts.append(pd.DataFrame({"text": lines, "label": label}))
     return {"all": pd.concat(parts, ignore_index=True)}, list(EMBEDDED_LABEL_NAMES)
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except UnicodeDecodeError as err:
-        raise UserError(f"{path}: not UTF-8 text (byte {err.start})") from None
-
-
 def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
     quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
+    text = read_utf8(path)
+    if not text.strip():
+        raise UserError(f"{path}: empty file")
     try:
         return pd.read_csv(
-            path, sep=sep, quoting=quoting, dtype=str, keep_default_na=False, encoding="utf-8", on_bad_lines="error"
+            io.StringIO(text), sep=sep, quoting=quoting, dtype=str, keep_default_na=False, on_bad_lines="error"
         )
-    except UnicodeDecodeError as err:
-        raise UserError(f"{path}: not UTF-8 text (byte {err.start})") from None
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
     except pd.errors.ParserError as err:
         raise UserError(f"{path}: malformed {'TSV' if sep == chr(9) else 'CSV'}: {str(err).strip()}") from None
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
-    _read_text(path)  # fail early, and clearly, on non-UTF-8 bytes
-    try:
-        return pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
-    except ValueError as err:
-        raise UserError(f"{path}: not valid JSON Lines ({err})") from None
+    """One JSON object a line; a malformed line is named by its number, not by a byte offset."""
+    rows = []
+    for number, line in enumerate(read_utf8(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise UserError(f"{path}, line {number}: not valid JSON") from None
+        if not isinstance(record, dict):
+            raise UserError(f"{path}, line {number}: not a JSON object")
+        rows.append(record)
+    if not rows:
+        raise UserError(f"{path}: empty file")
+    return pd.DataFrame(rows)
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sentibench.core.atomic import atomic_dir, write_json
+from sentibench.core.atomic import atomic_dir, check_writable, write_json
 from sentibench.core.contract import (
     CHECKPOINTS,
     DVCLIVE,
@@ -282,6 +282,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--env", type=Path, default=ENV)
     args = parser.parse_args(argv)
     params = load_params(args.params)
+    check_writable(args.model_dir, args.metrics, args.timing, args.env, args.checkpoints / "run.json")
     apply_runtime(params.runtime)  # before anything imports torch
     if params.train.processes > 1 and "LOCAL_RANK" not in os.environ:
         launch_distributed(params.train.processes, sys.argv[1:] if argv is None else argv)
