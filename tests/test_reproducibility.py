@@ -242,3 +242,14 @@ def test_a_killed_writer_leaves_nothing_behind_after_the_next_write(tmp_path):
         (folder / "weights").write_text("v")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["eval.json", "model"]
     assert (tmp_path / "model" / "weights").read_text() == "v"
+
+
+def test_a_kill_point_kills_there_and_the_next_write_cleans_up(tmp_path):
+    script = "from sentibench.core.atomic import write_json; write_json('out.json', {'a': 1})"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "SENTIBENCH_KILL_AT": "main:write-out.json"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, check=False)
+    assert done.returncode == -9
+    assert not (tmp_path / "out.json").exists() and len(list(tmp_path.glob(".out.json.*.tmp"))) == 1
+    env["SENTIBENCH_KILL_AT"] = "main:write-other.json"  # another point: this run is not killed
+    assert subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, check=False).returncode == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]

@@ -12,6 +12,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from sentibench.core.contract import (
     TRAIN_TIMING,
 )
 from sentibench.core.errors import UserError, run_cli
+from sentibench.core.faults import VARIABLE
 
 
 def kill_after_first_checkpoint(repo: Path, log: Path, timeout: float = 1800) -> int:
@@ -142,13 +144,69 @@ def compare_runs(a: Path, b: Path) -> tuple[int, list[str]]:
     return compared, differences
 
 
-def repro_check(repo: Path, workdir: Path, profile: str | None, resume: bool, image: str | None = None) -> list[str]:
+# One pipeline, killed with SIGKILL at each of these points in turn (each run resumes the one before),
+# then finished: during load, during compute (mid-pretraining, mid-training), during each stage's
+# writes, between the two renames of a folder output, and during the final model save.
+KILL_CHAIN = (
+    "prepare:write-prepared",
+    "preprocess:load",
+    "preprocess:write-tokenized",
+    "pretrain:step-25",
+    "pretrain:write-pretrained",
+    "train:load",
+    "train:step-35",
+    "train:write-trained",
+    "train:write-train.json",
+    "evaluation:write-predictions.csv",
+    "package:write-final",
+)
+STRAY = re.compile(r"^\..+\.(tmp|old)$")
+
+
+def run_kill_chain(copy: Path, log: Path, chain: Sequence[str]) -> list[str]:
+    """Kill `dvc repro` at each point of `chain` in turn, then let it finish; return the problems seen
+    (a point never reached, a run that failed otherwise, temporary files left behind)."""
+    problems = []
+    for point in chain:
+        env = {**pipeline_env(), VARIABLE: point}
+        with log.open("a") as out:
+            print(f"== kill at {point}", file=out, flush=True)
+            done = subprocess.run(
+                ["dvc", "repro"], cwd=copy, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
+            )
+        if done.returncode == 0:
+            problems.append(f"kill point {point} was never reached (dvc repro finished)")
+        print(f"repro-check: kill-anywhere: killed at {point}" if done.returncode else "", flush=True)
+    run_pipeline(copy, log)
+    stray = sorted(
+        p.relative_to(copy).as_posix() for p in copy.rglob(".*") if STRAY.match(p.name) and ".git" not in p.parts
+    )
+    problems += [f"left behind: {name}" for name in stray]
+    return problems
+
+
+def repro_check(
+    repo: Path,
+    workdir: Path,
+    profile: str | None,
+    resume: bool,
+    image: str | None = None,
+    kill_chain: Sequence[str] = (),
+) -> list[str]:
     """Run the scenario and return the differences ([] means reproducible); with `image`, run 2 is in it."""
-    runs = ["run1", "run2", *(["resumed"] if resume else [])]
+    runs = ["run1", "run2", *(["resumed"] if resume else []), *(["killed"] if kill_chain else [])]
+    differences: list[str] = []
     for name in runs:
         copy = workdir / name
         copy_repo(repo, copy, profile)
         log = workdir / f"{name}.log"
+        if name == "killed":
+            started = time.perf_counter()
+            differences += [f"killed: {line}" for line in run_kill_chain(copy, log, kill_chain)]
+            print(
+                f"repro-check: killed: {len(kill_chain)} kills, then finished in {time.perf_counter() - started:.0f} s"
+            )
+            continue
         if name == "resumed":
             step = kill_after_first_checkpoint(copy, log)
             print(f"repro-check: {name}: killed with SIGKILL after checkpoint-{step}; rerunning dvc repro", flush=True)
@@ -158,7 +216,6 @@ def repro_check(repo: Path, workdir: Path, profile: str | None, resume: bool, im
         started = time.perf_counter()
         run_pipeline(copy, log, image if name == "run2" else None)
         print(f"repro-check: {name}: done in {time.perf_counter() - started:.0f} s", flush=True)
-    differences: list[str] = []
     for other in runs[1:]:
         compared, found = compare_runs(workdir / "run1", workdir / other)
         differences += [f"run1 vs {other}: {line}" for line in found]
@@ -177,11 +234,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--resume", action="store_true", help="also kill a run after a checkpoint and resume it")
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it, instead of a temporary one")
     parser.add_argument(
+        "--kill-anywhere",
+        action="store_true",
+        help="also run once killed with SIGKILL at each KILL_CHAIN point in turn (load, compute, writes, final save)",
+    )
+    parser.add_argument(
         "--docker", metavar="IMAGE", help="run the second run inside this image (docker/Dockerfile.cpu)"
     )
     args = parser.parse_args(argv)
     with work_folder(args.keep, "sentibench-repro-") as workdir:
-        differences = repro_check(args.repo.resolve(), workdir, args.profile, args.resume, args.docker)
+        chain = KILL_CHAIN if args.kill_anywhere else ()
+        differences = repro_check(args.repo.resolve(), workdir, args.profile, args.resume, args.docker, chain)
     if differences:
         for line in differences:
             print(f"repro-check: DIFFERS {line}")

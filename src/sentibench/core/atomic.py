@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sentibench.core.errors import UserError
+from sentibench.core.faults import maybe_kill
 
 
 def _umask() -> int:
@@ -51,6 +52,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     _default_mode(tmp_path, directory=False)
     try:
         yield tmp_path
+        maybe_kill(f"write-{target.name}")
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -70,9 +72,11 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     _default_mode(tmp, directory=True)
     try:
         yield tmp
+        maybe_kill(f"write-{target.name}")
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
             os.replace(target, old)
+            maybe_kill(f"swap-{target.name}")
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
         else:

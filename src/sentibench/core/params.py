@@ -20,6 +20,7 @@ from ruamel.yaml.error import YAMLError
 
 from sentibench.core.contract import PARAMS
 from sentibench.core.errors import UserError
+from sentibench.core.faults import maybe_kill
 
 
 def option(default: Any, help: str) -> Any:
@@ -288,6 +289,7 @@ def parse_params(raw: Any) -> Params:
 
 def load_params(path: str | Path = PARAMS) -> Params:
     """Read and validate a params file; every problem is a one-line `UserError`."""
+    maybe_kill("load")
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

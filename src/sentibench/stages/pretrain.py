@@ -36,6 +36,7 @@ from sentibench.core.contract import (
     load_tokenized,
 )
 from sentibench.core.errors import UserError, run_cli
+from sentibench.core.faults import kill_point_callback
 from sentibench.core.params import Params, TrainParams, as_dict, load_params
 from sentibench.core.runtime import apply_runtime, runtime_info
 from sentibench.stages.checkpoints import checkpoint_marker, dataset_digest, resume_point, run_fingerprint
@@ -184,7 +185,12 @@ def pretrain(
         args=args,
         train_dataset=corpus,
         data_collator=batch_masking(tokenizer, p.mask_rate, p.seed),
-        callbacks=[dvclive_callback(dvclive_dir, resume_step), checkpoint_marker(), *extra_callbacks],
+        callbacks=[
+            dvclive_callback(dvclive_dir, resume_step),
+            checkpoint_marker(),
+            kill_point_callback(),
+            *extra_callbacks,
+        ],
     )
     if checkpoint is not None:
         print(f"pretrain: resuming from {checkpoint}", flush=True)

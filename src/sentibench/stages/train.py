@@ -33,6 +33,7 @@ from sentibench.core.contract import (
 )
 from sentibench.core.environment import environment
 from sentibench.core.errors import UserError, run_cli
+from sentibench.core.faults import kill_point_callback
 from sentibench.core.params import Params, as_dict, load_params
 from sentibench.core.runtime import apply_runtime, runtime_info
 from sentibench.stages.checkpoints import (
@@ -124,7 +125,7 @@ def prepare_run(
         compute_metrics=compute_accuracy,
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
-        callbacks=[*curves, padding, timer, checkpoint_marker(), *extra_callbacks],
+        callbacks=[*curves, padding, timer, checkpoint_marker(), kill_point_callback(), *extra_callbacks],
     )
     return Run(params, dataset, tokenizer, trainer, padding, timer, checkpoint, record, is_main, pretrained)
 

@@ -1,0 +1,41 @@
+"""Fault injection for the kill-anywhere check: SIGKILL this process at a named point.
+
+`SENTIBENCH_KILL_AT=train:step-35` kills the train stage right after step 35; points are
+`<stage>:load` (params read), `<stage>:step-<n>` (after a training step), `<stage>:write-<name>`
+(an output's content is complete, not yet renamed into place) and `<stage>:swap-<name>` (between
+the two renames of a folder output). Unset, as in every normal run, nothing happens.
+`sentibench repro-check --kill-anywhere` walks a chain of them through one pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+VARIABLE = "SENTIBENCH_KILL_AT"
+
+
+def stage_name() -> str:
+    """The running stage: the last part of the `python -m` module (sentibench.stages.train -> train)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return spec.name.rsplit(".", 1)[-1] if spec and spec.name else "main"
+
+
+def maybe_kill(event: str) -> None:
+    wanted = os.environ.get(VARIABLE)
+    if wanted and wanted == f"{stage_name()}:{event}":
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def kill_point_callback() -> Any:
+    """A Trainer callback that offers a kill point after every optimisation step."""
+    from transformers import TrainerCallback
+
+    class KillPoint(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            maybe_kill(f"step-{state.global_step}")
+
+    return KillPoint()
