@@ -21,6 +21,7 @@ repro: setup
 lint: setup
 	$(BIN)/ruff check src tests benchmark
 	PYTHONPATH=src $(BIN)/lint-imports
+	$(BIN)/actionlint .github/workflows/ci.yml
 
 test: lint
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest

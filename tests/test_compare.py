@@ -208,3 +208,23 @@ def test_bad_tolerance_files_are_one_line(tmp_path, content, message):
 def test_a_sweep_knows_how_far_a_metric_moves_not_which_way_is_better():
     judged = compare.verdict(1.0, 0.5, tolerances.Tolerance(direction=None, abs=0.1), None)
     assert judged == ("changed", "±0.1")
+
+
+def test_report_names_the_worse_metric_and_draws_valid_pngs(repo, tmp_path):
+    from sentibench.runs import report
+
+    for name, accuracy in (("first", "0.8"), ("second", "0.7")):
+        repo.write("dvclive/plots/metrics/eval/accuracy.tsv", f"step\taccuracy\n0\t0.5\n10\t{accuracy}\n")
+        repo.write("results/predictions.csv", "row,actual,predicted\n0,pos,pos\n1,neg,pos\n2,neg,neg\n")
+        repo.write("results/inference.csv", "batch_size,rows_per_second\n1,800\n8,1000\n")
+        repo.commit_run(name, accuracy=float(accuracy), f1=0.79, loss=0.45, speed=100.0)
+    out = tmp_path / "report"
+    with pytest.raises(SystemExit) as stop:
+        report.main(["HEAD~1", "HEAD", "--repo", str(repo.path), "--out", str(out), "--fail-on", "worse"])
+    assert stop.value.code == 1  # after writing the report
+    text = (out / "report.md").read_text(encoding="utf-8")
+    table = [line for line in text.splitlines() if line.startswith("| eval.")]
+    assert table[0].startswith("| eval.accuracy |") and table[0].endswith("| worse |")  # worse rows first
+    for image in ("curves.png", "confusion.png", "throughput.png"):
+        assert f"]({image})" in text
+        assert (out / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -73,7 +73,7 @@ def test_a_changed_byte_of_external_data_reruns_prepare(repo_copy):
     assert "prepare" not in _run(["dvc", "status", "dvc.yaml"], repo_copy).stdout
 
 
-CHROMIUM = shutil.which("chromium")
+CHROMIUM = shutil.which("chromium") or shutil.which("google-chrome")  # Debian; GitHub's Ubuntu runners
 OFFLINE = ["--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND"]  # no request can leave
 
 

@@ -21,6 +21,7 @@ COMMANDS = {
     "compare": "sentibench.runs.compare",
     "history": "sentibench.runs.history",
     "aggregate": "sentibench.runs.aggregate",
+    "report": "sentibench.runs.report",
     "benchmark": "sentibench.bench.benchmark",
     "levers": "sentibench.bench.levers",
 }

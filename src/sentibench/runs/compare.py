@@ -123,6 +123,20 @@ def load_side(repo: Path, side: str) -> tuple[Snapshot, dict[str, Tolerance]]:
     return snapshot(repo, side), {}
 
 
+def judge(
+    repo: Path, side_a: str, side_b: str, tolerance_file: Path
+) -> tuple[Snapshot, Snapshot, dict[str, Tolerance], list[dict[str, Any]]]:
+    """Both sides, the tolerances they are judged with (a sweep's spread replacing the file's amount) and the rows."""
+    a, spread_a = load_side(repo, side_a)
+    b, spread_b = load_side(repo, side_b)
+    tolerances = load_tolerances(tolerance_file)
+    check_known(tolerances, set(a.metrics) | set(b.metrics), [a.label, b.label], tolerance_file)
+    for name, spread in {**spread_b, **spread_a}.items():
+        known = tolerances.get(name, spread)  # a sweep knows how far a metric moves, not which way is better
+        tolerances[name] = Tolerance(direction=known.direction, abs=spread.abs, timing=known.timing)
+    return a, b, tolerances, compare(a, b, tolerances)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("a", nargs="?", default="HEAD", help="revision, experiment or aggregate file (default HEAD)")
@@ -133,15 +147,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--fail-on", choices=("worse",), help="exit 1 when any metric is worse beyond its tolerance")
     parser.add_argument("--all", action="store_true", help="also list unchanged metrics that have no tolerance")
     args = parser.parse_args(argv)
-    tolerance_file = args.tolerances or args.repo / DEFAULT_TOLERANCES
-    a, spread_a = load_side(args.repo, args.a)
-    b, spread_b = load_side(args.repo, args.b)
-    tolerances = load_tolerances(tolerance_file)
-    check_known(tolerances, set(a.metrics) | set(b.metrics), [a.label, b.label], tolerance_file)
-    for name, spread in {**spread_b, **spread_a}.items():
-        known = tolerances.get(name, spread)  # a sweep knows how far a metric moves, not which way is better
-        tolerances[name] = Tolerance(direction=known.direction, abs=spread.abs, timing=known.timing)
-    rows = compare(a, b, tolerances)
+    a, b, tolerances, rows = judge(args.repo, args.a, args.b, args.tolerances or args.repo / DEFAULT_TOLERANCES)
     judged = {r["metric"] for r in rows} if args.all else set(tolerances)
     print(report(a, b, rows, args.format, judged))
     if args.fail_on == "worse" and any(r["verdict"] == "worse" for r in rows):

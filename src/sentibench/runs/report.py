@@ -1,0 +1,186 @@
+"""`sentibench report [A] [B] --out DIR`: a Markdown report of two runs that a PR comment shows as it is.
+
+One `report.md` with its PNG images beside it (rendered with matplotlib: no browser, no network):
+the two revisions and their environments, the params that changed, the verdict table of `compare`
+(worse rows first), training curves, test confusion matrices and inference throughput by batch size.
+CI posts it on each pull request (`cml comment create --publish report.md`, which uploads the images,
+or a GitLab note / job summary); `--fail-on worse` exits 1 after writing it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sentibench.core.atomic import atomic_dir
+from sentibench.core.contract import DVCLIVE, INFERENCE_CURVE, PREDICTIONS
+from sentibench.core.errors import UserError, run_cli
+from sentibench.core.tables import flatten, format_value, render_table
+from sentibench.runs.compare import changed_params, judge
+from sentibench.runs.revisions import WORKSPACE, Snapshot, read_text, resolve
+from sentibench.runs.tolerances import DEFAULT_TOLERANCES
+
+VERDICT_ORDER = ("worse", "not comparable", "changed", "better", "same")
+ENV_FIELDS = ("cpu.model", "cpu.threads", "cpu.aten_capability", "gpu.name", "torch_build.version", "git.commit")
+CURVES = {"validation accuracy": "eval/accuracy", "validation loss": "eval/loss", "training loss": "loss"}
+
+
+def side_files(repo: Path, label: str) -> Callable[[str], str | None]:
+    """Reads a file as it is at one side's revision (nothing for an aggregate file)."""
+    if label.endswith(".json") and Path(label).is_file():
+        return lambda path: None
+    commit = resolve(repo, label)
+    return lambda path: read_text(repo, commit, path)
+
+
+def rows_of(text: str | None, delimiter: str = ",") -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text), delimiter=delimiter)) if text else []
+
+
+def plot_curves(sides: dict[str, Callable[[str], str | None]], target: Path) -> bool:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(CURVES), figsize=(4.2 * len(CURVES), 3.2))
+    drawn = False
+    for axis, (title, metric) in zip(axes, CURVES.items(), strict=True):
+        for label, read in sides.items():
+            rows = rows_of(read(f"{DVCLIVE.as_posix()}/plots/metrics/{metric}.tsv"), "\t")
+            value = metric.rsplit("/", 1)[-1]
+            if rows:
+                axis.plot([int(r["step"]) for r in rows], [float(r[value]) for r in rows], label=label)
+                drawn = True
+        axis.set_title(title)
+        axis.set_xlabel("step")
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    return _save(fig, target, drawn)
+
+
+def plot_confusion(sides: dict[str, Callable[[str], str | None]], target: Path) -> bool:
+    import matplotlib.pyplot as plt
+
+    found = {label: rows_of(read(PREDICTIONS.as_posix())) for label, read in sides.items()}
+    found = {label: rows for label, rows in found.items() if rows}
+    if not found:
+        return False
+    fig, axes = plt.subplots(1, len(found), figsize=(3.6 * len(found), 3.4), squeeze=False)
+    for axis, (label, rows) in zip(axes[0], found.items(), strict=True):
+        names = sorted({r["actual"] for r in rows} | {r["predicted"] for r in rows})
+        counts = [[sum(r["actual"] == a and r["predicted"] == p for r in rows) for p in names] for a in names]
+        axis.imshow(counts, cmap="Blues")
+        for i, row in enumerate(counts):
+            for j, count in enumerate(row):
+                axis.text(j, i, str(count), ha="center", va="center")
+        axis.set_xticks(range(len(names)), names)
+        axis.set_yticks(range(len(names)), names)
+        axis.set_xlabel("predicted")
+        axis.set_ylabel("actual")
+        axis.set_title(f"test: {label}", fontsize=9)
+    return _save(fig, target, True)
+
+
+def plot_throughput(sides: dict[str, Callable[[str], str | None]], target: Path) -> bool:
+    import matplotlib.pyplot as plt
+
+    fig, axis = plt.subplots(figsize=(5, 3.2))
+    drawn = False
+    for label, read in sides.items():
+        rows = rows_of(read(INFERENCE_CURVE.as_posix()))
+        if rows:
+            sizes, speeds = [int(r["batch_size"]) for r in rows], [float(r["rows_per_second"]) for r in rows]
+            axis.plot(sizes, speeds, "o-", label=label)
+            drawn = True
+    axis.set_xscale("log", base=2)
+    axis.set_xlabel("batch size")
+    axis.set_ylabel("rows/s")
+    axis.set_title("inference throughput")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    return _save(fig, target, drawn)
+
+
+def _save(fig: Any, target: Path, drawn: bool) -> bool:
+    import matplotlib.pyplot as plt
+
+    if drawn:
+        fig.tight_layout()
+        fig.savefig(target, format="png", dpi=110)
+    plt.close(fig)
+    return drawn
+
+
+def environments(a: Snapshot, b: Snapshot) -> str:
+    left, right = flatten(a.env or {}), flatten(b.env or {})
+    rows = [[name, format_value(left.get(name)), format_value(right.get(name))] for name in ENV_FIELDS]
+    return render_table(["environment", "A", "B"], rows, "md")
+
+
+def markdown(a: Snapshot, b: Snapshot, rows: list[dict[str, Any]], judged: set[str], images: dict[str, str]) -> str:
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICT_ORDER}
+    shown = [r for r in rows if r["metric"] in judged or r["verdict"] != "same"]
+    shown.sort(key=lambda r: (VERDICT_ORDER.index(r["verdict"]), r["metric"]))
+    change = lambda r: f"{r['change']:+.4g}" if r["change"] is not None else "–"  # noqa: E731
+    table = [
+        [r["metric"], format_value(r["a"]), format_value(r["b"]), change(r), r["tolerance"], r["verdict"]]
+        for r in shown
+    ]
+    params = changed_params(a, b)
+    parts = [
+        f"## sentibench report: A = `{a.label}`, B = `{b.label}`",
+        "",
+        "**" + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + "**",
+        "",
+        environments(a, b),
+        "",
+        render_table(["param", "A", "B"], [[k, x, y] for k, x, y in params], "md") if params else "No params changed.",
+        "",
+        render_table(["metric", "A", "B", "change", "tolerance", "verdict"], table, "md"),
+        "",
+    ]
+    parts += [f"![{title}]({name})" for title, name in images.items()]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def build_report(repo: Path, side_a: str, side_b: str, tolerance_file: Path, out: Path) -> list[dict[str, Any]]:
+    """Write `out/report.md` and its images; return the compared rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    a, b, tolerances, rows = judge(repo, side_a, side_b, tolerance_file)
+    sides = {f"A {side_a}": side_files(repo, side_a), f"B {side_b}": side_files(repo, side_b)}
+    plots = {
+        "training curves": ("curves.png", plot_curves),
+        "test confusion matrices": ("confusion.png", plot_confusion),
+        "inference throughput": ("throughput.png", plot_throughput),
+    }
+    with atomic_dir(out) as tmp:
+        images = {title: name for title, (name, draw) in plots.items() if draw(sides, tmp / name)}
+        (tmp / "report.md").write_text(markdown(a, b, rows, set(tolerances), images), encoding="utf-8")
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("a", nargs="?", default="HEAD", help="revision, experiment or aggregate file (default HEAD)")
+    parser.add_argument("b", nargs="?", default=WORKSPACE, help="revision, experiment or aggregate (default workspace)")
+    parser.add_argument("--repo", type=Path, default=Path())
+    parser.add_argument("--tolerances", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("report"), help="folder for report.md and its images")
+    parser.add_argument("--fail-on", choices=("worse",), help="exit 1 (after writing) when a metric is worse")
+    args = parser.parse_args(argv)
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"{args.out}: --out must be a folder")
+    rows = build_report(args.repo, args.a, args.b, args.tolerances or args.repo / DEFAULT_TOLERANCES, args.out)
+    worse = [r["metric"] for r in rows if r["verdict"] == "worse"]
+    print(f"report: wrote {args.out / 'report.md'}; {len(worse)} worse" + (f": {', '.join(worse)}" if worse else ""))
+    if args.fail_on == "worse" and worse:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
