@@ -77,3 +77,26 @@ def test_interrupted_pretraining_resumes_to_identical_weights(tiny_run, tmp_path
     assert resumed == full
     for name in ("model/model.safetensors", "live/plots/metrics/loss.tsv"):
         assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name
+
+
+class _InterruptAtEnd(TrainerCallback):
+    def on_train_end(self, args, state, control, **kwargs):
+        raise KeyboardInterrupt  # after the last checkpoint, before the encoder is saved
+
+
+def test_pretraining_killed_after_its_last_checkpoint_ends_identical(tiny_run, tmp_path):
+    params = load_params(write_params(tmp_path / "params.yaml"))  # 12 steps, a checkpoint every 6
+    tokenized = tiny_run / "tokenized"
+
+    def run(name, callbacks=()):
+        out = tmp_path / name
+        return stage.pretrain(params, tokenized, out / "ckpt", out / "model", out / "live", callbacks)
+
+    full, _ = run("full")
+    with pytest.raises(KeyboardInterrupt):
+        run("killed", [_InterruptAtEnd()])
+    finished, _ = run("killed")
+    assert finished == full and finished["steps"] == 12
+    assert (tmp_path / "killed/model/model.safetensors").read_bytes() == (
+        tmp_path / "full/model/model.safetensors"
+    ).read_bytes()

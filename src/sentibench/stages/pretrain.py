@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib.util
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -194,24 +195,42 @@ def pretrain(
     )
     if checkpoint is not None:
         print(f"pretrain: resuming from {checkpoint}", flush=True)
-    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if checkpoint is not None and resume_step is not None and resume_step >= p.steps:
+        history, steps, seconds = finished_run(model, checkpoint)
+    else:
+        output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        history, steps, seconds = trainer.state.log_history, output.global_step, output.metrics["train_runtime"]
     sort_summary(dvclive_dir / "metrics.json")
-    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    losses = [e["loss"] for e in history if "loss" in e]
     with atomic_dir(out_dir) as tmp:
         model.bert.save_pretrained(str(tmp))
     tokens = sum(map(len, corpus["input_ids"]))
     return {
         "skipped": None,
-        "steps": output.global_step,
+        "steps": steps,
         "sequences": len(corpus),
         "tokens": tokens,
         "extra_texts": len(texts),
         "mask_rate": p.mask_rate,
         "first_logged_loss": losses[0] if losses else None,
         "last_logged_loss": losses[-1] if losses else None,
-        "mean_logged_loss": mean_logged_loss(trainer.state.log_history),
-        "epochs_over_corpus": round(output.global_step * p.batch_size / len(corpus), 4),
-    }, {"pretrain_runtime_s": round(output.metrics["train_runtime"], 3), **runtime_info()}
+        "mean_logged_loss": mean_logged_loss(history),
+        "epochs_over_corpus": round(steps * p.batch_size / len(corpus), 4),
+    }, {"pretrain_runtime_s": round(seconds, 3), **runtime_info()}
+
+
+def finished_run(model: Any, checkpoint: Path) -> tuple[list[dict[str, Any]], int, float]:
+    """The run of a checkpoint taken at its last step: weights loaded, (log history, steps, 0 s) returned.
+
+    Resuming a `max_steps` run from a checkpoint at `max_steps` makes the Trainer take one more step
+    (seen with Transformers 5.24: 31 steps for 30), so a run killed after its last checkpoint, while
+    saving the encoder, is finished from that checkpoint instead of resumed.
+    """
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(str(checkpoint / "model.safetensors")), strict=False)  # the tied decoder
+    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    return state["log_history"], state["global_step"], 0.0
 
 
 def write_skipped(out_dir: Path, reason: str) -> None:
