@@ -59,32 +59,16 @@ def test_a_pretrained_model_is_not_pretrained_again(tmp_path, capsys):
 class _Interrupt(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step == 9:
-            raise KeyboardInterrupt
-
-
-def test_interrupted_pretraining_resumes_to_identical_weights(tiny_run, tmp_path):
-    params = load_params(write_params(tmp_path / "params.yaml"))
-    tokenized = tiny_run / "tokenized"
-
-    def run(name, callbacks=()):
-        out = tmp_path / name
-        return stage.pretrain(params, tokenized, out / "ckpt", out / "model", out / "live", callbacks)
-
-    full, _ = run("full")
-    with pytest.raises(KeyboardInterrupt):
-        run("killed", [_Interrupt()])
-    resumed, _ = run("killed")
-    assert resumed == full
-    for name in ("model/model.safetensors", "live/plots/metrics/loss.tsv"):
-        assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name
+            raise KeyboardInterrupt  # after checkpoint-6
 
 
 class _InterruptAtEnd(TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
-        raise KeyboardInterrupt  # after the last checkpoint, before the encoder is saved
+        raise KeyboardInterrupt  # after the last checkpoint (12), before the encoder is saved
 
 
-def test_pretraining_killed_after_its_last_checkpoint_ends_identical(tiny_run, tmp_path):
+@pytest.mark.parametrize("interrupt", [_Interrupt, _InterruptAtEnd])
+def test_interrupted_pretraining_ends_identical(tiny_run, tmp_path, interrupt):
     params = load_params(write_params(tmp_path / "params.yaml"))  # 12 steps, a checkpoint every 6
     tokenized = tiny_run / "tokenized"
 
@@ -94,9 +78,8 @@ def test_pretraining_killed_after_its_last_checkpoint_ends_identical(tiny_run, t
 
     full, _ = run("full")
     with pytest.raises(KeyboardInterrupt):
-        run("killed", [_InterruptAtEnd()])
-    finished, _ = run("killed")
-    assert finished == full and finished["steps"] == 12
-    assert (tmp_path / "killed/model/model.safetensors").read_bytes() == (
-        tmp_path / "full/model/model.safetensors"
-    ).read_bytes()
+        run("killed", [interrupt()])
+    resumed, _ = run("killed")
+    assert resumed == full and resumed["steps"] == 12
+    for name in ("model/model.safetensors", "live/plots/metrics/loss.tsv"):
+        assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name

@@ -7,7 +7,9 @@ is named with its line.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from sentibench.core.errors import UserError
 
@@ -31,3 +33,21 @@ def read_utf8(path: Path) -> str:
     except PermissionError:
         raise UserError(f"{path}: permission denied") from None
     return decode_utf8(data, str(path))
+
+
+def read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; a malformed line is named by its number, not an offset."""
+    rows = []
+    for number, line in enumerate(read_utf8(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise UserError(f"{path}, line {number}: not valid JSON") from None
+        if not isinstance(record, dict):
+            raise UserError(f"{path}, line {number}: not a JSON object")
+        rows.append((number, record))
+    if not rows:
+        raise UserError(f"{path}: empty file")
+    return rows

@@ -137,12 +137,18 @@ def judge(
     return a, b, tolerances, compare(a, b, tolerances)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def sides_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments compare and report share: the two sides, the repository and the tolerance file."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("a", nargs="?", default="HEAD", help="revision, experiment or aggregate file (default HEAD)")
     parser.add_argument("b", nargs="?", default=WORKSPACE, help="revision, experiment or aggregate (default workspace)")
     parser.add_argument("--repo", type=Path, default=Path())
-    parser.add_argument("--tolerances", type=Path)
+    parser.add_argument("--tolerances", type=Path, help="default: REPO/tolerances.yaml")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = sides_parser(__doc__.splitlines()[0])
     parser.add_argument("--format", choices=("text", "md"), default="text")
     parser.add_argument("--fail-on", choices=("worse",), help="exit 1 when any metric is worse beyond its tolerance")
     parser.add_argument("--all", action="store_true", help="also list unchanged metrics that have no tolerance")

@@ -9,7 +9,6 @@ or a GitLab note / job summary); `--fail-on worse` exits 1 after writing it.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import sys
@@ -21,8 +20,8 @@ from sentibench.core.atomic import atomic_dir
 from sentibench.core.contract import DVCLIVE, INFERENCE_CURVE, PREDICTIONS
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.tables import flatten, format_value, render_table
-from sentibench.runs.compare import changed_params, judge
-from sentibench.runs.revisions import WORKSPACE, Snapshot, read_text, resolve
+from sentibench.runs.compare import changed_params, judge, sides_parser
+from sentibench.runs.revisions import Snapshot, read_text, resolve
 from sentibench.runs.tolerances import DEFAULT_TOLERANCES
 
 VERDICT_ORDER = ("worse", "not comparable", "changed", "better", "same")
@@ -165,11 +164,7 @@ def build_report(repo: Path, side_a: str, side_b: str, tolerance_file: Path, out
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("a", nargs="?", default="HEAD", help="revision, experiment or aggregate file (default HEAD)")
-    parser.add_argument("b", nargs="?", default=WORKSPACE, help="revision, experiment or aggregate (default workspace)")
-    parser.add_argument("--repo", type=Path, default=Path())
-    parser.add_argument("--tolerances", type=Path)
+    parser = sides_parser(__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("report"), help="folder for report.md and its images")
     parser.add_argument("--fail-on", choices=("worse",), help="exit 1 (after writing) when a metric is worse")
     args = parser.parse_args(argv)

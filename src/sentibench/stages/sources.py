@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pandas as pd
 
 from sentibench.core.errors import UserError
 from sentibench.core.params import DataParams
-from sentibench.core.textfiles import read_utf8
+from sentibench.core.textfiles import read_jsonl, read_utf8
 
 SPLIT_ALIASES = {
     "train": "train",
@@ -63,21 +62,7 @@ def _read_delimited(path: Path, sep: str) -> pd.DataFrame:
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
-    """One JSON object a line; a malformed line is named by its number, not by a byte offset."""
-    rows = []
-    for number, line in enumerate(read_utf8(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            raise UserError(f"{path}, line {number}: not valid JSON") from None
-        if not isinstance(record, dict):
-            raise UserError(f"{path}, line {number}: not a JSON object")
-        rows.append(record)
-    if not rows:
-        raise UserError(f"{path}: empty file")
-    return pd.DataFrame(rows)
+    return pd.DataFrame([record for _, record in read_jsonl(path)])
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

@@ -23,6 +23,7 @@ import numpy as np
 from sentibench.core.contract import ENCODED_FIELDS, MODEL_DIR, MODEL_INFO, load_saved
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.tables import render_table
+from sentibench.core.textfiles import read_jsonl, read_utf8
 from sentibench.stages.preprocess import apply_length_policy
 
 
@@ -34,14 +35,10 @@ def read_texts(texts: Sequence[str], file: Path | None, column: str, stdin: Any)
         return list(texts), "argument"
     if file is None:
         return [line.rstrip("\r\n") for line in stdin], "line"
-    try:
-        content = file.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise UserError(f"{file}: file not found") from None
-    except UnicodeDecodeError as err:
-        line = file.read_bytes()[: err.start].count(b"\n") + 1
-        raise UserError(f"{file}: not UTF-8 text (line {line}, byte {err.start})") from None
     suffix = file.suffix.lower()
+    if suffix not in (".txt", ".csv", ".tsv", ".jsonl"):
+        raise UserError(f"{file}: unknown file type (use .txt, .csv, .tsv or .jsonl)")
+    content = read_utf8(file) if suffix != ".jsonl" else ""
     if suffix == ".txt":
         return content.splitlines(), "line"
     if suffix in (".csv", ".tsv"):
@@ -52,19 +49,12 @@ def read_texts(texts: Sequence[str], file: Path | None, column: str, stdin: Any)
             raise UserError(f"{file}: no column '{column}' (columns are: {', '.join(reader.fieldnames)}); use --column")
         return [row[column] or "" for row in reader], "row"
     if suffix == ".jsonl":
-        rows = []
-        for number, line in enumerate(content.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                raise UserError(f"{file}, line {number}: not valid JSON") from None
-            if not isinstance(record, dict) or column not in record:
-                raise UserError(f"{file}, line {number}: no key '{column}'; use --column")
-            rows.append(str(record[column]))
-        return rows, "line"
-    raise UserError(f"{file}: unknown file type (use .txt, .csv, .tsv or .jsonl)")
+        records = read_jsonl(file)
+        missing = [number for number, record in records if column not in record]
+        if missing:
+            raise UserError(f"{file}, line {missing[0]}: no key '{column}'; use --column")
+        return [str(record[column]) for _, record in records], "line"
+    raise AssertionError(suffix)  # every allowed suffix is handled above
 
 
 def check_texts(texts: list[str], unit: str) -> None:
