@@ -23,7 +23,14 @@ TINY_PARAMS: dict[str, Any] = {
         "config": {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2, "intermediate_size": 128},
     },
     "preprocess": {"max_tokens": 128, "too_long": "truncate_tail"},
-    "pretrain": {"steps": 12, "batch_size": 16, "peoples_daily": False, "save_steps": 6, "logging_steps": 3},
+    "pretrain": {
+        "enabled": True,
+        "steps": 12,
+        "batch_size": 16,
+        "peoples_daily": False,
+        "save_steps": 6,
+        "logging_steps": 3,
+    },
     "train": {
         "epochs": 1,
         "learning_rate": 1.0e-3,

