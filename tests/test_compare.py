@@ -158,7 +158,6 @@ def test_aggregate_mean_and_std_and_compare_against_it(repo, tmp_path, capsys):
         (["nosuchbranch", "HEAD"], None, "unknown revision 'nosuchbranch'"),
         (["HEAD~2", "HEAD"], None, "revision 'HEAD~2' has no metrics"),
         (["HEAD", "workspace"], "bad_json", "metrics/eval.json at workspace: not valid JSON"),
-        (["HEAD~1", "HEAD"], "unknown_tolerance", "unknown metric 'eval.nonsense'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(repo, capsys, args, setup, message):
@@ -169,6 +168,13 @@ def test_bad_input_is_one_line_and_exit_2(repo, capsys, args, setup, message):
     assert run_cli(compare.main, [*args, "--repo", str(repo.path)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_a_tolerance_for_a_metric_neither_run_has_is_a_warning(repo, capsys):
+    repo.write("tolerances.yaml", TOLERANCES + "eval.nonsense: {direction: higher, abs: 1}\n")
+    assert run_cli(compare.main, ["HEAD~1", "HEAD", "--repo", str(repo.path)]) == 0
+    err = capsys.readouterr().err
+    assert "no metric 'eval.nonsense' in HEAD~1 or HEAD" in err and err.count("\n") == 1
 
 
 def test_metrics_of_every_dvc_yaml_are_compared(repo):

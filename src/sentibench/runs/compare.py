@@ -19,7 +19,7 @@ from sentibench.core.errors import run_cli
 from sentibench.core.tables import flatten, format_value, is_number, render_table
 from sentibench.runs.aggregate import load_aggregate
 from sentibench.runs.revisions import WORKSPACE, Snapshot, snapshot
-from sentibench.runs.tolerances import DEFAULT_TOLERANCES, Tolerance, check_known, load_tolerances
+from sentibench.runs.tolerances import DEFAULT_TOLERANCES, Tolerance, load_tolerances, unknown_metrics
 
 # Fingerprint fields that change timings; a difference in any makes timings not comparable.
 TIMING_ENV_FIELDS = (
@@ -130,7 +130,13 @@ def judge(
     a, spread_a = load_side(repo, side_a)
     b, spread_b = load_side(repo, side_b)
     tolerances = load_tolerances(tolerance_file)
-    check_known(tolerances, set(a.metrics) | set(b.metrics), [a.label, b.label], tolerance_file)
+    unknown = unknown_metrics(tolerances, set(a.metrics) | set(b.metrics))
+    if unknown:
+        print(
+            f"warning: {tolerance_file}: no metric {', '.join(repr(u) for u in unknown)} in {a.label} or {b.label} "
+            "(a typo, or newer than both runs)",
+            file=sys.stderr,
+        )
     for name, spread in {**spread_b, **spread_a}.items():
         known = tolerances.get(name, spread)  # a sweep knows how far a metric moves, not which way is better
         tolerances[name] = Tolerance(direction=known.direction, abs=spread.abs, timing=known.timing)

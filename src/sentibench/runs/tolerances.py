@@ -7,7 +7,6 @@ and the key; nothing is guessed: a tolerance without a direction (from a sweep's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -74,7 +73,7 @@ def load_tolerances(path: Path) -> dict[str, Tolerance]:
     return {str(name): parse_tolerance(str(name), spec, path) for name, spec in raw.items()}
 
 
-def check_known(tolerances: dict[str, Tolerance], known: set[str], labels: Sequence[str], path: Path) -> None:
-    unknown = sorted(set(tolerances) - known)
-    if unknown:
-        raise UserError(f"{path}: unknown metric '{unknown[0]}' (not in the metrics of {', '.join(labels)})")
+def unknown_metrics(tolerances: dict[str, Tolerance], known: set[str]) -> list[str]:
+    """Tolerances for metrics neither side has: a typo, or a metric newer than both runs (so a warning,
+    not an error: adding a tolerance must not stop comparisons of older commits)."""
+    return sorted(set(tolerances) - known)
