@@ -255,8 +255,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if reason:
         print(f"pretrain: skipped ({reason})", flush=True)
         write_skipped(args.out, reason)
-        args.checkpoints.mkdir(parents=True, exist_ok=True)
-        args.dvclive.mkdir(parents=True, exist_ok=True)
+        write_skipped(args.dvclive, reason)  # a note, not an empty folder: git keeps files, not folders
         write_json(args.metrics, {"skipped": reason})
         write_json(args.timing, {"skipped": reason})
         return
