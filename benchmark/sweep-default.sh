@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The sweep that chose the default workload (docs/results.md): each candidate with 3 training seeds
 # through DVC's experiment queue, selected on the full validation split (1,200 rows), then
-# `sentibench aggregate` per candidate. Evaluation cadence does not change the weights, so the sweep
+# `sentibench aggregate` per candidate. Candidates are relative to params.yaml as it was before the
+# bucketed default (random batches, pretraining on); the pretraining ones ran with seed 42 only. Evaluation cadence does not change the weights, so the sweep
 # evaluates rarely. One queue worker: each run already uses both cores.
 #   benchmark/sweep-default.sh            queue and run everything (about an hour on 2 cores)
 #   benchmark/sweep-default.sh --table    only print the aggregate table of finished experiments
