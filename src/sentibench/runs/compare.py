@@ -47,6 +47,8 @@ def env_mismatch(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str | No
 
 def verdict(a: Any, b: Any, tolerance: Tolerance | None, timing_reason: str | None) -> tuple[str, str]:
     """The verdict for one metric and the tolerance it was judged with (as text)."""
+    if a is None and b is None:
+        return "same", ""  # null on both sides (a GPU field on two CPU runs)
     if a is None or b is None:
         return "not comparable", f"missing in {'A' if a is None else 'B'}"
     if tolerance is None or not (is_number(a) and is_number(b)):

@@ -24,7 +24,7 @@ from sentibench.runs.compare import changed_params, judge, sides_parser
 from sentibench.runs.revisions import Snapshot, read_text, resolve
 from sentibench.runs.tolerances import DEFAULT_TOLERANCES
 
-VERDICT_ORDER = ("worse", "not comparable", "changed", "better", "same")
+VERDICT_ORDER = ("worse", "not comparable", "better", "changed", "same")
 ENV_FIELDS = ("cpu.model", "cpu.threads", "cpu.aten_capability", "gpu.name", "torch_build.version", "git.commit")
 CURVES = {"validation accuracy": "eval/accuracy", "validation loss": "eval/loss", "training loss": "loss"}
 
@@ -120,19 +120,26 @@ def environments(a: Snapshot, b: Snapshot) -> str:
 
 
 def markdown(a: Snapshot, b: Snapshot, rows: list[dict[str, Any]], judged: set[str], images: dict[str, str]) -> str:
-    counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICT_ORDER}
-    shown = [r for r in rows if r["metric"] in judged or r["verdict"] != "same"]
-    shown.sort(key=lambda r: (VERDICT_ORDER.index(r["verdict"]), r["metric"]))
+    """The report: counts, environments, params, then the metrics with a tolerance and any other metric whose
+    value changed, worse first; metrics that only one side has are counted, not listed."""
+    one_sided = [r for r in rows if (r["a"] is None) != (r["b"] is None)]
+    listed = [r for r in rows if r not in one_sided and (r["metric"] in judged or r["verdict"] != "same")]
+    listed.sort(key=lambda r: (r["metric"] not in judged, VERDICT_ORDER.index(r["verdict"]), r["metric"]))
+    counts = {v: sum(r["verdict"] == v for r in rows if r not in one_sided) for v in VERDICT_ORDER}
     change = lambda r: f"{r['change']:+.4g}" if r["change"] is not None else "–"  # noqa: E731
     table = [
         [r["metric"], format_value(r["a"]), format_value(r["b"]), change(r), r["tolerance"], r["verdict"]]
-        for r in shown
+        for r in listed
     ]
+    only_a = sum(r["b"] is None for r in one_sided)
     params = changed_params(a, b)
     parts = [
         f"## sentibench report: A = `{a.label}`, B = `{b.label}`",
         "",
-        "**" + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + "**",
+        "**"
+        + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+        + "**"
+        + (f" ({only_a} metrics only in A, {len(one_sided) - only_a} only in B)" if one_sided else ""),
         "",
         environments(a, b),
         "",
