@@ -158,11 +158,14 @@ def test_aggregate_mean_and_std_and_compare_against_it(repo, tmp_path, capsys):
         (["nosuchbranch", "HEAD"], None, "unknown revision 'nosuchbranch'"),
         (["HEAD~2", "HEAD"], None, "revision 'HEAD~2' has no metrics"),
         (["HEAD", "workspace"], "bad_json", "metrics/eval.json at workspace: not valid JSON"),
+        (["HEAD", "workspace"], "gbk", "metrics/eval.json at workspace: not UTF-8 text (line 1, byte 14)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(repo, capsys, args, setup, message):
     if setup == "bad_json":
         repo.write("metrics/eval.json", "{not json")
+    elif setup == "gbk":
+        (repo.path / "metrics" / "eval.json").write_bytes('{"accuracy": "很好"}'.encode("gbk"))
     elif setup == "unknown_tolerance":
         repo.write("tolerances.yaml", TOLERANCES + "eval.nonsense: {direction: higher, abs: 1}\n")
     assert run_cli(compare.main, [*args, "--repo", str(repo.path)]) == 2

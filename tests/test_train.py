@@ -8,6 +8,7 @@ from transformers import TrainerCallback
 
 from conftest import write_params
 from sentibench.core.contract import COMPLETE_MARKER
+from sentibench.core.errors import UserError
 from sentibench.core.params import load_params
 from sentibench.stages import checkpoints
 from sentibench.stages import train as train_stage
@@ -142,3 +143,14 @@ def test_steps_to_target_is_the_first_evaluation_at_the_target():
     assert steps_to_target(history, 0.8) == 20
     assert steps_to_target(history, 0.95) is None
     assert steps_to_target(history, None) is None
+
+
+def test_a_typo_in_the_model_config_keeps_the_saved_progress(tiny_run, tmp_path):
+    """Validation comes before checkpoints/ is touched: the interrupted run stays resumable."""
+    _fake_checkpoint(tmp_path / "ckpt", 10)
+    (tmp_path / "ckpt" / checkpoints.RUN_FILE).write_text(json.dumps({"fingerprint": "of an earlier run"}))
+    params = load_params(write_params(tmp_path / "p.yaml", {"model": {"config": {"hidden_size": 100}}}))
+    with pytest.raises(UserError, match="must be a multiple of"):
+        train_stage.train(params, tiny_run / "tokenized", tmp_path / "ckpt", tmp_path / "m", tmp_path / "d")
+    assert (tmp_path / "ckpt" / "checkpoint-10").is_dir()
+    assert json.loads((tmp_path / "ckpt" / checkpoints.RUN_FILE).read_text()) == {"fingerprint": "of an earlier run"}

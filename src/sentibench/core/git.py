@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from sentibench.core.errors import UserError
 
 TIMEOUT_S = 120
 
 
-def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run git in `repo` and return what it did; a missing git or a hung call is a failed command, not a crash."""
+def git(repo: Path, *args: str, text: bool = True) -> subprocess.CompletedProcess[Any]:
+    """Run git in `repo` and return what it did; a missing git or a hung call is a failed command, not a crash.
+    `text=False` returns bytes, for file contents that need not be UTF-8."""
     try:
         return subprocess.run(
-            ["git", *args], cwd=repo, capture_output=True, text=True, timeout=TIMEOUT_S, check=False
+            ["git", *args], cwd=repo, capture_output=True, text=text, timeout=TIMEOUT_S, check=False
         )
     except OSError as err:
         return subprocess.CompletedProcess(["git", *args], 127, "", str(err))

@@ -20,6 +20,7 @@ from sentibench.core.contract import ENV
 from sentibench.core.errors import UserError
 from sentibench.core.git import git
 from sentibench.core.tables import flatten
+from sentibench.core.textfiles import decode_utf8
 
 WORKSPACE = "workspace"
 ENV_FILE = ENV.as_posix()
@@ -52,11 +53,12 @@ def resolve(repo: Path, revision: str) -> str:
 
 
 def read_text(repo: Path, commit: str, path: str) -> str | None:
+    """A file as it is at the revision (None when absent there); not UTF-8 is a one-line error naming it."""
     if commit == WORKSPACE:
         file = repo / path
-        return file.read_text(encoding="utf-8") if file.is_file() else None
-    done = git(repo, "show", f"{commit}:{path}")
-    return done.stdout if done.returncode == 0 else None
+        return decode_utf8(file.read_bytes(), f"{path} at {commit}") if file.is_file() else None
+    done = git(repo, "show", f"{commit}:{path}", text=False)
+    return decode_utf8(done.stdout, f"{path} at {commit[:12]}") if done.returncode == 0 else None
 
 
 def pipeline_files(repo: Path, commit: str) -> list[str]:
