@@ -37,7 +37,7 @@ def test_embedded_corpus_matches_its_known_shape():
     assert report["label_names"] == ["negative", "positive"]
     assert report["removed"]["conflicting_texts"] == 47  # texts in both neg.txt and pos.txt
     assert report["removed"]["duplicates"] > 15000  # ~50% of the lines repeat
-    assert {s: len(frames[s]) for s in SPLITS} == {"train": 14963, "validation": 300, "test": 1200}  # params.yaml
+    assert {s: len(frames[s]) for s in SPLITS} == {"train": 14963, "validation": 1200, "test": 1200}  # params.yaml
     assert report["available"] == {"train": 14963, "validation": 1200, "test": 1200}
 
 
