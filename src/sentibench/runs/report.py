@@ -72,9 +72,11 @@ def plot_confusion(sides: dict[str, Callable[[str], str | None]], target: Path) 
         names = sorted({r["actual"] for r in rows} | {r["predicted"] for r in rows})
         counts = [[sum(r["actual"] == a and r["predicted"] == p for r in rows) for p in names] for a in names]
         axis.imshow(counts, cmap="Blues")
+        darkest = max(max(row) for row in counts)
         for i, row in enumerate(counts):
             for j, count in enumerate(row):
-                axis.text(j, i, str(count), ha="center", va="center")
+                colour = "white" if count > darkest / 2 else "black"
+                axis.text(j, i, str(count), ha="center", va="center", color=colour)
         axis.set_xticks(range(len(names)), names)
         axis.set_yticks(range(len(names)), names)
         axis.set_xlabel("predicted")
