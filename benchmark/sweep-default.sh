@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The sweep that chose the default workload (docs/results.md): each candidate with 3 training seeds
 # through DVC's experiment queue, selected on the full validation split (1,200 rows), then
-# `sentibench aggregate` per candidate. Candidates are relative to params.yaml as it was before the
-# bucketed default (random batches, pretraining on); the pretraining ones ran with seed 42 only. Evaluation cadence does not change the weights, so the sweep
+# `sentibench aggregate` per candidate. The first candidates are relative to params.yaml as it was before
+# the bucketed default (random batches, pretraining on; the pretraining ones ran with seed 42 only); the
+# b-* ones are relative to the bucketed default (its params.yaml as committed). Evaluation cadence does not change the weights, so the sweep
 # evaluates rarely. One queue worker: each run already uses both cores.
 #   benchmark/sweep-default.sh            queue and run everything (about an hour on 2 cores)
 #   benchmark/sweep-default.sh --table    only print the aggregate table of finished experiments
@@ -15,6 +16,10 @@ declare -A candidates=(
   [bucketed-bf16]="-S pretrain.enabled=false -S train.sampler=bucketed -S train.bf16=true"
   [pretrain-lr1e-3]="-S pretrain.enabled=true -S pretrain.steps=1000 -S train.sampler=bucketed"
   [pretrain-lr5e-4]="-S pretrain.enabled=true -S pretrain.steps=1000 -S train.sampler=bucketed -S train.learning_rate=5e-4"
+  [b-4ep]="-S train.epochs=4"
+  [b-lr2e-3]="-S train.learning_rate=2e-3"
+  [b-3layers]="-S model.config.num_hidden_layers=3"
+  [b-wide]="-S model.config.hidden_size=256 -S model.config.intermediate_size=1024"
 )
 seeds=(42 43 44)
 if [[ ${1:-} != --table ]]; then
