@@ -51,12 +51,3 @@ class BucketSampler:
     def __len__(self) -> int:
         return len(self.lengths)
 
-
-def padding_efficiency(lengths: Sequence[int], order: Sequence[int], batch_size: int) -> float:
-    """Real tokens over padded tokens when `order` is cut into batches of `batch_size` rows."""
-    real = padded = 0
-    for start in range(0, len(order), batch_size):
-        batch = [lengths[i] for i in order[start : start + batch_size]]
-        real += sum(batch)
-        padded += max(batch) * len(batch)
-    return real / padded

@@ -45,6 +45,11 @@ def is_complete_checkpoint(folder: Path) -> bool:
     return f"checkpoint-{state.get('global_step')}" == folder.name
 
 
+def step_of(checkpoint: Path | None) -> int | None:
+    """The global step a `checkpoint-N` folder was saved at; None for no checkpoint."""
+    return int(checkpoint.name.removeprefix("checkpoint-")) if checkpoint else None
+
+
 def newest_checkpoint(checkpoints: Path) -> Path | None:
     found = []
     for folder in checkpoints.glob("checkpoint-*"):

@@ -40,7 +40,7 @@ from sentibench.core.errors import UserError, run_cli
 from sentibench.core.faults import kill_point_callback
 from sentibench.core.params import Params, TrainParams, as_dict, load_params
 from sentibench.core.runtime import apply_runtime, runtime_info
-from sentibench.stages.checkpoints import checkpoint_marker, dataset_digest, resume_point, run_fingerprint
+from sentibench.stages.checkpoints import checkpoint_marker, dataset_digest, resume_point, run_fingerprint, step_of
 from sentibench.stages.curves import dvclive_callback, mean_logged_loss, sort_summary
 from sentibench.stages.trainer import build_trainer
 
@@ -166,7 +166,7 @@ def pretrain(
     model = masked_lm(config)
     sections = {"model": as_dict(params.model), "pretrain": as_dict(p), "max_tokens": params.preprocess.max_tokens}
     checkpoint, _ = resume_point(checkpoints, run_fingerprint(sections, dataset_digest(tokenized_dir)))
-    resume_step = int(checkpoint.name.removeprefix("checkpoint-")) if checkpoint else None
+    resume_step = step_of(checkpoint)
     # Fine-tuning's params (`train`) must not reach this stage, or changing them would rerun it: the
     # Trainer is set up from `pretrain` alone, the other arguments at their fixed defaults.
     as_train = TrainParams(
@@ -195,7 +195,7 @@ def pretrain(
     )
     if checkpoint is not None:
         print(f"pretrain: resuming from {checkpoint}", flush=True)
-    if checkpoint is not None and resume_step is not None and resume_step >= p.steps:
+    if resume_step is not None and resume_step >= p.steps:
         history, steps, seconds = finished_run(model, checkpoint)
     else:
         output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)

@@ -42,6 +42,7 @@ from sentibench.stages.checkpoints import (
     find_resume,
     resume_point,
     run_fingerprint,
+    step_of,
     write_record,
 )
 from sentibench.stages.curves import dvclive_callback, mean_logged_loss, sort_summary
@@ -75,7 +76,7 @@ class Run:
 
     @property
     def resume_step(self) -> int | None:
-        return int(self.checkpoint.name.removeprefix("checkpoint-")) if self.checkpoint else None
+        return step_of(self.checkpoint)
 
 
 def prepare_run(
@@ -113,8 +114,7 @@ def prepare_run(
         checkpoint, record = (
             resume_point(checkpoints, fingerprint) if is_main else find_resume(checkpoints, fingerprint)
         )
-    resume_step = int(checkpoint.name.removeprefix("checkpoint-")) if checkpoint else None
-    curves = [dvclive_callback(dvclive_dir, resume_step)] if is_main else []
+    curves = [dvclive_callback(dvclive_dir, step_of(checkpoint))] if is_main else []
     padding, timer = padding_counter(model, checkpoint), target_timer(params.train.target_accuracy)
     trainer = build_trainer(
         params,
