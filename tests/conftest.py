@@ -125,7 +125,10 @@ def run_stages(root: Path, params: Path) -> Path:
         ]
     )
     package.main(
-        ["--params", p, "--trained", str(root / "model"), "--out", str(root / "final"), "--metrics-dir", str(root)]
+        [
+            *("--params", p, "--trained", str(root / "model"), "--out", str(root / "final")),
+            *("--metrics-dir", str(root), "--summary", str(root / "summary.json")),
+        ]
     )
     return root
 
@@ -135,3 +138,22 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny config run once through every stage; tests read its outputs."""
     root = tmp_path_factory.mktemp("tiny_run")
     return run_stages(root, write_params(root / "params.yaml"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def committed_outputs_stay_untouched():
+    """No test may write into the repository's own outputs (a stage's default path is relative to it)."""
+
+    def snapshot() -> dict[str, bytes]:
+        return {
+            str(f): f.read_bytes()
+            for folder in ("metrics", "results")
+            for f in (REPO / folder).rglob("*")
+            if f.is_file()
+        }
+
+    before = snapshot()
+    yield
+    after = snapshot()
+    changed = sorted(name for name in set(before) | set(after) if before.get(name) != after.get(name))
+    assert not changed, f"tests wrote into the repository's outputs: {changed}"

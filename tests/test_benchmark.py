@@ -43,6 +43,8 @@ def test_stage_writes_every_field(tiny_run, tmp_path):
             str(curve),
             "--env",
             str(tmp_path / "env.json"),
+            "--speed",
+            str(tmp_path / "speed.json"),
         ]
     )
     report = json.loads(metrics.read_text())
