@@ -39,7 +39,7 @@ model_p, train_p = params["model"], params["train"]
 torch.set_num_threads(params["runtime"]["threads"])
 torch.use_deterministic_algorithms(params["runtime"]["deterministic"])  # as the train stage; full_determinism stays off
 data = load_from_disk("data/tokenized")
-tokenizer = AutoTokenizer.from_pretrained(model_p["tokenizer"])
+tokenizer = AutoTokenizer.from_pretrained("data/tokenized/tokenizer")  # the one the data was encoded with
 names = data["train"].features["label"].names
 config = AutoConfig.for_model(
     model_p["architecture"], vocab_size=len(tokenizer), num_labels=len(names), **model_p["config"]

@@ -22,7 +22,7 @@ TINY_PARAMS: dict[str, Any] = {
         "tokenizer": str(TOKENIZER_DIR),
         "config": {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2, "intermediate_size": 128},
     },
-    "preprocess": {"max_tokens": 128, "too_long": "truncate_tail"},
+    "preprocess": {"max_tokens": 128, "too_long": "truncate_tail", "vocabulary": "compact"},
     "pretrain": {
         "enabled": True,
         "steps": 12,

@@ -67,6 +67,7 @@ def test_seed_paths_load_from_the_cache_with_the_network_off(hf_home, tmp_path):
             "test_rows": None,
         },
         "model": {"source": "hub", "name": "hfl/rbt3", "revision": None, "tokenizer": None},
+        "preprocess": {"vocabulary": "full"},
         "train": {"eval_steps": 2, "save_steps": 2},
     }
     params = write_params(tmp_path / "params.yaml", hub)

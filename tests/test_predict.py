@@ -53,7 +53,7 @@ def test_model_card_and_preprocessing_record(tiny_run):
     ("name", "content", "extra"),
     [
         ("texts.txt", "很好\n太差了\n", []),
-        ("texts.csv", "id,review\n1,很好\n2,\"太差了\"\n", ["--column", "review"]),
+        ("texts.csv", 'id,review\n1,很好\n2,"太差了"\n', ["--column", "review"]),
         ("texts.tsv", "review\n很好\n太差了\n", ["--column", "review"]),
         ("texts.jsonl", '{"text": "很好"}\n{"text": "太差了"}\n', []),
     ],

@@ -35,6 +35,7 @@ from sentibench.core.contract import (
     SPEED,
     THROUGHPUT,
     TOKENIZED,
+    load_data_tokenizer,
     load_saved,
     load_tokenized,
 )
@@ -229,10 +230,8 @@ def peak_memory() -> dict[str, float | None]:
 
 
 def benchmark(params: Params, tokenized_dir: Path, model_dir: Path, clock: Clock = time.perf_counter) -> dict[str, Any]:
-    from sentibench.core.modeling import load_tokenizer
-
     dataset = load_tokenized(tokenized_dir)
-    training = measure_training(params, dataset, load_tokenizer(params.model), clock)
+    training = measure_training(params, dataset, load_data_tokenizer(tokenized_dir), clock)
     model, tokenizer = load_saved(model_dir)
     inference = measure_inference(model, tokenizer, dataset["test"], params.benchmark, params.train.bf16, clock)
     return {

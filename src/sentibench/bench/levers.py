@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sentibench.bench.benchmark import measure_training
-from sentibench.core.contract import PARAMS, TOKENIZED, load_tokenized
+from sentibench.core.contract import PARAMS, TOKENIZED, load_data_tokenizer, load_tokenized
 from sentibench.core.errors import run_cli
 from sentibench.core.levers import variants
 from sentibench.core.params import Params, load_params
@@ -24,10 +24,8 @@ from sentibench.core.tables import render_table
 
 
 def run_levers(params: Params, tokenized: Path) -> list[dict[str, Any]]:
-    from sentibench.core.modeling import load_tokenizer
-
     dataset = load_tokenized(tokenized)
-    tokenizer = load_tokenizer(params.model)
+    tokenizer = load_data_tokenizer(tokenized)
     results = []
     for name, variant in variants(params).items():
         apply_runtime(variant.runtime)

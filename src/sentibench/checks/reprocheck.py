@@ -23,6 +23,7 @@ from pathlib import Path
 from sentibench.checks.workspace import (
     copy_repo,
     describe_difference,
+    emulator_bin,
     pipeline_env,
     run_pipeline,
     value_differences,
@@ -31,6 +32,7 @@ from sentibench.checks.workspace import (
 from sentibench.core.contract import (
     CHECKPOINTS,
     COMPLETE_MARKER,
+    ENV,
     NONDETERMINISTIC_OUTPUTS,
     QUALITY_OUTPUTS,
     TRAIN_TIMING,
@@ -185,6 +187,20 @@ def run_kill_chain(copy: Path, log: Path, chain: Sequence[str]) -> list[str]:
     return problems
 
 
+def instruction_sets(workdir: Path, emulated: str) -> list[str]:
+    """Print the kernels each run used (from its env.json); a difference when emulation changed nothing."""
+    seen = {}
+    for name in ("run1", "run2"):
+        cpu = json.loads((workdir / name / ENV).read_text(encoding="utf-8"))["cpu"]
+        seen[name] = (cpu["aten_capability"], cpu["onednn_isa"])
+        where = f"emulated {emulated}" if name == "run2" else f"native {cpu['model']}"
+        print(f"repro-check: {name} ({where}): ATen {cpu['aten_capability']}, oneDNN {cpu['onednn_isa']}", flush=True)
+    run1, run2 = seen["run1"], seen["run2"]
+    if run2[0] is None or "512" in str(run2[0]) or ("512" in str(run1[1]) and run1[1] == run2[1]):
+        return [f"run2: the emulated {emulated} still dispatched to {run2}: the emulation did not take effect"]
+    return []
+
+
 def repro_check(
     repo: Path,
     workdir: Path,
@@ -192,13 +208,17 @@ def repro_check(
     resume: bool,
     image: str | None = None,
     kill_chain: Sequence[str] = (),
+    emulate: str | None = None,
+    portable: bool = False,
 ) -> list[str]:
-    """Run the scenario and return the differences ([] means reproducible); with `image`, run 2 is in it."""
+    """Run the scenario and return the differences ([] means reproducible); with `image` run 2 is in that
+    container, with `emulate` it runs under that emulated CPU."""
     runs = ["run1", "run2", *(["resumed"] if resume else []), *(["killed"] if kill_chain else [])]
+    emulator = emulator_bin(workdir / f"emulate-{emulate}", emulate) if emulate else None
     differences: list[str] = []
     for name in runs:
         copy = workdir / name
-        copy_repo(repo, copy, profile)
+        copy_repo(repo, copy, profile, portable=portable)
         log = workdir / f"{name}.log"
         if name == "killed":
             started = time.perf_counter()
@@ -211,11 +231,18 @@ def repro_check(
             step = kill_after_first_checkpoint(copy, log)
             print(f"repro-check: {name}: killed with SIGKILL after checkpoint-{step}; rerunning dvc repro", flush=True)
         else:
-            where = f"in docker image {image}" if image and name == "run2" else "on the host"
+            where = "on the host"
+            if name == "run2" and image:
+                where = f"in docker image {image}"
+            elif name == "run2" and emulate:
+                where = f"on an emulated {emulate} CPU (qemu-x86_64 user mode)"
             print(f"repro-check: {name}: dvc repro from scratch {where}, in {copy}", flush=True)
         started = time.perf_counter()
-        run_pipeline(copy, log, image if name == "run2" else None)
+        second = name == "run2"
+        run_pipeline(copy, log, image if second else None, emulator=emulator if second else None)
         print(f"repro-check: {name}: done in {time.perf_counter() - started:.0f} s", flush=True)
+    if emulate:
+        differences += instruction_sets(workdir, emulate)
     for other in runs[1:]:
         compared, found = compare_runs(workdir / "run1", workdir / other)
         differences += [f"run1 vs {other}: {line}" for line in found]
@@ -241,10 +268,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--docker", metavar="IMAGE", help="run the second run inside this image (docker/Dockerfile.cpu)"
     )
+    parser.add_argument(
+        "--emulate-cpu",
+        metavar="CPU",
+        help="run the second run under qemu-x86_64 emulating this CPU model (e.g. Haswell: AVX2, no AVX-512)",
+    )
+    parser.add_argument(
+        "--portable", action="store_true", help="set runtime.portable: true in every copy (after the profile)"
+    )
     args = parser.parse_args(argv)
+    if args.docker and args.emulate_cpu:
+        raise UserError("--docker and --emulate-cpu both choose where the second run happens: give one")
     with work_folder(args.keep, "sentibench-repro-") as workdir:
         chain = KILL_CHAIN if args.kill_anywhere else ()
-        differences = repro_check(args.repo.resolve(), workdir, args.profile, args.resume, args.docker, chain)
+        differences = repro_check(
+            args.repo.resolve(),
+            workdir,
+            args.profile,
+            args.resume,
+            args.docker,
+            chain,
+            emulate=args.emulate_cpu,
+            portable=args.portable,
+        )
     if differences:
         for line in differences:
             print(f"repro-check: DIFFERS {line}")

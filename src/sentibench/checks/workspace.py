@@ -18,6 +18,7 @@ from sentibench.core.contract import RAW_DATA, RUN_OUTPUTS
 from sentibench.core.errors import UserError
 from sentibench.core.git import git_output
 from sentibench.core.profile import apply_profile
+from sentibench.core.runtime import EMULATOR
 from sentibench.core.tables import flatten, is_number
 
 
@@ -25,9 +26,12 @@ def is_run_output(name: str) -> bool:
     return any(name == output or name.startswith(f"{output}/") for output in RUN_OUTPUTS)
 
 
-def copy_repo(source: Path, dest: Path, profile: str | None, committed_params: bool = False) -> None:
+def copy_repo(
+    source: Path, dest: Path, profile: str | None, committed_params: bool = False, portable: bool = False
+) -> None:
     """A fresh copy of the repository's code, params and raw data (`data/raw/`, ignored by git or not),
-    without any pipeline output, committed. `committed_params` takes params.yaml as HEAD has it."""
+    without any pipeline output, committed. `committed_params` takes params.yaml as HEAD has it;
+    `portable` sets runtime.portable after the profile."""
     files = [f for f in git_output(source, "ls-files", "-z", "-co", "--exclude-standard").split("\0") if f]
     raw = [p.relative_to(source).as_posix() for p in (source / RAW_DATA).rglob("*") if p.is_file()]
     for name in sorted({*files, *raw}):
@@ -42,14 +46,54 @@ def copy_repo(source: Path, dest: Path, profile: str | None, committed_params: b
         (dest / "params.yaml").write_text(
             apply_profile(profile, dest / "params.yaml", dest / "profiles"), encoding="utf-8"
         )
+    if portable:
+        set_param(dest / "params.yaml", "runtime", "portable", True)
     identity = ["-c", "user.name=sentibench", "-c", "user.email=repro-check@sentibench.invalid"]
     git_output(dest, "init", "-q")
     git_output(dest, "add", "-A")
     git_output(dest, *identity, "commit", "-qm", "repro-check copy")
 
 
-def pipeline_env() -> dict[str, str]:
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+def set_param(params_file: Path, section: str, key: str, value: Any) -> None:
+    """Change one value of a params file, keeping its comments."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    params = yaml.load(params_file.read_text(encoding="utf-8"))
+    params[section][key] = value
+    with params_file.open("w", encoding="utf-8") as handle:
+        yaml.dump(params, handle)
+
+
+def pipeline_env(emulator: Path | None = None) -> dict[str, str]:
+    """The environment `dvc repro` runs in: this interpreter's folder first on PATH, or, with `emulator`,
+    the folder whose `python` runs it under CPU emulation (`emulator_bin`)."""
+    first = emulator or Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "PATH": f"{first}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    if emulator is not None:
+        env[EMULATOR] = (emulator / EMULATOR).read_text(encoding="utf-8").strip()
+    return env
+
+
+def emulator_bin(folder: Path, cpu: str) -> Path:
+    """A folder holding a `python` that runs this interpreter under `qemu-x86_64 -cpu CPU` (user-mode emulation:
+    the same files and libraries, another instruction set), so that DVC runs every stage on the emulated CPU."""
+    qemu = shutil.which("qemu-x86_64")
+    if qemu is None:
+        raise UserError("--emulate-cpu needs qemu-x86_64 on PATH (Debian: apt-get install qemu-user)")
+    listed = subprocess.run([qemu, "-cpu", "help"], capture_output=True, text=True, check=False).stdout.split()
+    if cpu not in listed:
+        raise UserError(f"--emulate-cpu: qemu-x86_64 knows no CPU model {cpu!r} (see qemu-x86_64 -cpu help)")
+    folder.mkdir(parents=True)
+    command = f"{qemu} -cpu {cpu}"
+    (folder / EMULATOR).write_text(command + "\n", encoding="utf-8")
+    shim = folder / "python"
+    shim.write_text(f'#!/bin/sh\nexec {command} {sys.executable} "$@"\n')
+    shim.chmod(0o755)
+    return folder
 
 
 def image_summary(image: str) -> tuple[str, str]:
@@ -61,8 +105,11 @@ def image_summary(image: str) -> tuple[str, str]:
     return shown[0], f"{int(shown[1]) / 1e9:.2f} GB"
 
 
-def run_pipeline(repo: Path, log: Path, image: str | None = None, gpus: bool = False) -> None:
-    """`dvc repro` in the copy, on the host or, with `image`, inside that container as its own user."""
+def run_pipeline(
+    repo: Path, log: Path, image: str | None = None, gpus: bool = False, emulator: Path | None = None
+) -> None:
+    """`dvc repro` in the copy, on the host, under `emulator` (`emulator_bin`) or, with `image`, inside that
+    container as its own user."""
     command = ["dvc", "repro"]
     if image:
         image_id, size = image_summary(image)
@@ -82,7 +129,8 @@ def run_pipeline(repo: Path, log: Path, image: str | None = None, gpus: bool = F
             *command,
         ]
     with log.open("a") as out:
-        done = subprocess.run(command, cwd=repo, env=pipeline_env(), stdout=out, stderr=subprocess.STDOUT, check=False)
+        env = pipeline_env(emulator)
+        done = subprocess.run(command, cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
     if done.returncode != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise UserError(f"dvc repro failed in {repo} (exit {done.returncode}): {tail[0]}; see {log}")

@@ -20,6 +20,8 @@ RAW_DATA = Path("data/raw")  # where a files or disk source lives, so that prepa
 PREPARED = Path("data/prepared")
 DATA_METRICS = Path("metrics/data.json")
 TOKENIZED = Path("data/tokenized")
+TOKENIZER = "tokenizer"  # inside TOKENIZED: the tokenizer the data was encoded with, which later stages load
+VOCAB_MAP = "vocab_map.json"  # inside TOKENIZED: the vocabulary, and for a compact one each id's source id
 PREPROCESS_METRICS = Path("metrics/preprocess.json")
 PRETRAIN_CHECKPOINTS = Path("checkpoints-pretrain")  # scratch, like CHECKPOINTS
 PRETRAINED = Path("models/pretrained")
@@ -98,6 +100,16 @@ def load_tokenized(path: Path = TOKENIZED) -> Any:
     if not (path / "dataset_dict.json").is_file():
         raise UserError(f"{path}: no tokenised dataset; run the preprocess stage first")
     return load_from_disk(str(path))
+
+
+def load_data_tokenizer(tokenized_dir: Path = TOKENIZED) -> Any:
+    """The tokenizer `preprocess` encoded the data with (the compact one, when preprocess.vocabulary is compact)."""
+    from transformers import AutoTokenizer
+
+    folder = tokenized_dir / TOKENIZER
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no tokenizer beside the tokenised data; run the preprocess stage again")
+    return AutoTokenizer.from_pretrained(str(folder))
 
 
 def load_saved(model_dir: Path = MODEL_DIR) -> tuple[Any, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 from sentibench.core.contract import RUN_OUTPUTS
 from sentibench.core.git import git
 from sentibench.core.params import RuntimeParams
-from sentibench.core.runtime import cpu_model
+from sentibench.core.runtime import EMULATOR, cpu_model
 
 PACKAGES = ("torch", "transformers", "datasets", "evaluate", "dvc", "dvclive", "tokenizers", "numpy", "scikit-learn")
 _ONEDNN_PROBE = "import torch; torch.ones(8, 8).to_mkldnn()"  # any oneDNN call makes it report its ISA
@@ -38,9 +38,15 @@ def package_versions() -> dict[str, str | None]:
 def onednn_isa() -> str | None:
     """The ISA oneDNN dispatches to, as its verbose mode reports it (read in a child process)."""
     env = {**os.environ, "ONEDNN_VERBOSE": "1"}
+    emulator = os.environ.get(EMULATOR, "").split()  # the child runs on the same (emulated) CPU as this process
     try:
         out = subprocess.run(
-            [sys.executable, "-c", _ONEDNN_PROBE], env=env, capture_output=True, text=True, timeout=120, check=False
+            [*emulator, sys.executable, "-c", _ONEDNN_PROBE],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -115,6 +121,8 @@ def environment(runtime: RuntimeParams, repo: Path = Path()) -> dict[str, Any]:
             "threads": torch.get_num_threads(),
             "aten_capability": torch.backends.cpu.get_cpu_capability(),
             "onednn_isa": onednn_isa(),
+            "mkl_cbwr": os.environ.get("MKL_CBWR"),
+            "emulator": os.environ.get(EMULATOR),  # the model above is then the host's, not the one emulated
         },
         "gpu": gpu_info(),
         "os": {"system": platform.system(), "release": platform.release(), "libc": " ".join(platform.libc_ver())},

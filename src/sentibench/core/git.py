@@ -15,9 +15,7 @@ def git(repo: Path, *args: str, text: bool = True) -> subprocess.CompletedProces
     """Run git in `repo` and return what it did; a missing git or a hung call is a failed command, not a crash.
     `text=False` returns bytes, for file contents that need not be UTF-8."""
     try:
-        return subprocess.run(
-            ["git", *args], cwd=repo, capture_output=True, text=text, timeout=TIMEOUT_S, check=False
-        )
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=text, timeout=TIMEOUT_S, check=False)
     except OSError as err:
         return subprocess.CompletedProcess(["git", *args], 127, "", str(err))
     except subprocess.TimeoutExpired:

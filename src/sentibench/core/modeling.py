@@ -6,6 +6,7 @@ The same code path serves all three, so the real `hfl/rbt3` path is exercised by
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,17 @@ def load_tokenizer(params: ModelParams) -> Any:
         return AutoTokenizer.from_pretrained(location, revision=revision)
     except (OSError, ValueError) as err:
         raise _hub_error("tokenizer", location, revision, err) from None
+
+
+def save_tokenizer(tokenizer: Any, folder: Path) -> None:
+    """Save without the record of how it was loaded: Transformers writes local_files_only, which follows
+    HF_HUB_OFFLINE, a property of the run's environment, not of the tokenizer; with it, a container that
+    runs offline and a host that does not save different bytes."""
+    tokenizer.save_pretrained(str(folder))
+    config_file = folder / "tokenizer_config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config.pop("local_files_only", None)
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def architecture_config(params: ModelParams, vocab_size: int, label_names: list[str]) -> Any:

@@ -104,6 +104,9 @@ class PreprocessParams:
     too_long: Literal["drop", "truncate_head", "truncate_tail"] = option(
         "truncate_tail", "drop | truncate_head | truncate_tail"
     )
+    vocabulary: Literal["full", "compact"] = option(
+        "full", "compact: only the ids the training split uses (and the special tokens); model.source config only"
+    )
 
     def validate(self) -> None:
         if self.max_tokens < 3:

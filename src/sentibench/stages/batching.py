@@ -50,4 +50,3 @@ class BucketSampler:
 
     def __len__(self) -> int:
         return len(self.lengths)
-

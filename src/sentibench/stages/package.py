@@ -94,7 +94,8 @@ Trained by sentibench's pipeline (`dvc repro`), packaged at commit `{commit}`.
 - **Model**: `{params.model.source}` {params.model.architecture}, {training["num_parameters"]:,} parameters;
   self-pretrained: {pretrained}.
 - **Preprocessing**: texts longer than {params.preprocess.max_tokens} tokens: `{params.preprocess.too_long}`
-  (recorded in `{MODEL_INFO}`; `sentibench predict` applies it).
+  (recorded in `{MODEL_INFO}`; `sentibench predict` applies it); vocabulary `{params.preprocess.vocabulary}`
+  (the folder's tokenizer is the one the model was trained with).
 
 | on the test split | this model | TF-IDF reference ({ngrams} + logistic regression) |
 | --- | --- | --- |

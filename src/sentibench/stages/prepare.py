@@ -43,9 +43,11 @@ def check_label_set(frames: dict[str, pd.DataFrame], names: list[str] | None, ex
         why = f"not one of the labels the source declares ({', '.join(names)})"
     elif expected is not None and len(counts) > expected:
         strays = sorted(counts, key=lambda v: (counts[v], str(v)))[: len(counts) - expected]
-        why = f"one label too many for data.num_labels: {expected} (labels found: " + ", ".join(
-            f"{v!r} x{n}" for v, n in sorted(counts.items(), key=lambda kv: str(kv[0]))
-        ) + ")"
+        why = (
+            f"one label too many for data.num_labels: {expected} (labels found: "
+            + ", ".join(f"{v!r} x{n}" for v, n in sorted(counts.items(), key=lambda kv: str(kv[0])))
+            + ")"
+        )
     else:
         return
     if strays:

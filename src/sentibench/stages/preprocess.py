@@ -3,6 +3,9 @@
 `drop` removes texts over `max_tokens` as the seed does (it keeps `len(input_ids) <= 512`);
 `truncate_tail` keeps the start of the text and `truncate_head` its end. Truncation keeps
 [CLS] and [SEP] and cuts input_ids, token_type_ids and attention_mask at the same positions.
+
+The tokenizer used is saved beside the data (`data/tokenized/tokenizer`): later stages load that one,
+so that with `vocabulary: compact` (stages/vocabulary.py) the model and its packaged tokenizer agree.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from sentibench.core.contract import (
     PREPROCESS_METRICS,
     SPLITS,
     TOKENIZED,
+    TOKENIZER,
+    VOCAB_MAP,
     read_label_names,
 )
 from sentibench.core.errors import UserError, run_cli
-from sentibench.core.params import load_params
+from sentibench.core.params import Params, load_params
 
 
 def _keep_positions(length: int, max_tokens: int, policy: str) -> list[int]:
@@ -94,6 +99,7 @@ def tokenize_split(
         "truncated": truncated,
         "tokens": length_stats(lengths),
         "real_tokens_out": sum(len(ids) for ids in encoded["input_ids"]),
+        "unknown_tokens_out": sum(ids.count(tokenizer.unk_token_id) for ids in encoded["input_ids"]),
     }
     return columns, stats
 
@@ -123,8 +129,29 @@ def preprocess(prepared_dir: Path, tokenizer: Any, max_tokens: int, policy: str)
     return DatasetDict(splits), report
 
 
+def choose_tokenizer(params: Params, prepared_dir: Path) -> tuple[Any, list[int] | None]:
+    """The tokenizer to encode with: the configured one, or its compact form and the source id of each id."""
+    from sentibench.core.modeling import load_tokenizer
+    from sentibench.stages.vocabulary import compact_tokenizer
+
+    tokenizer = load_tokenizer(params.model)
+    if params.preprocess.vocabulary == "full":
+        return tokenizer, None
+    if params.model.source != "config":
+        raise UserError(
+            f"preprocess.vocabulary: compact applies to models trained from random weights (model.source config); "
+            f"a {params.model.source} model's embeddings are indexed by its own vocabulary"
+        )
+    path = prepared_dir / "train.parquet"
+    if not path.is_file():
+        raise UserError(f"{path}: missing; run the prepare stage first")
+    texts = list(pd.read_parquet(path, columns=["text"])["text"])
+    return compact_tokenizer(tokenizer, tokenizer(texts)["input_ids"], texts)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    from sentibench.core.modeling import load_tokenizer, position_limit
+    from sentibench.core.modeling import position_limit, save_tokenizer
+    from sentibench.stages.vocabulary import vocabulary_map
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=PARAMS)
@@ -140,11 +167,19 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"preprocess.max_tokens is {params.preprocess.max_tokens}, but the model embeds only {limit} positions "
             "(its max_position_embeddings)"
         )
-    tokenizer = load_tokenizer(params.model)
-    print(f"preprocess: tokenising with {tokenizer.name_or_path} ({len(tokenizer)} tokens)", flush=True)
+    tokenizer, source_ids = choose_tokenizer(params, args.prepared)
+    print(
+        f"preprocess: tokenising with {params.model.tokenizer or params.model.name} "
+        f"({params.preprocess.vocabulary} vocabulary, {len(tokenizer)} tokens)",
+        flush=True,
+    )
     dataset, report = preprocess(args.prepared, tokenizer, params.preprocess.max_tokens, params.preprocess.too_long)
+    vocabulary = vocabulary_map(tokenizer, source_ids)
+    report["vocabulary"] = {"kind": vocabulary["vocabulary"], "size": vocabulary["size"]}
     with atomic_dir(args.out) as tmp:
         dataset.save_to_disk(str(tmp))
+        save_tokenizer(tokenizer, tmp / TOKENIZER)
+        write_json(tmp / VOCAB_MAP, vocabulary)
     write_json(args.metrics, report)
     for split in SPLITS:
         s = report[split]

@@ -34,6 +34,7 @@ from sentibench.core.contract import (
     PRETRAINED,
     SKIPPED_NOTE,
     TOKENIZED,
+    load_data_tokenizer,
     load_tokenized,
 )
 from sentibench.core.errors import UserError, run_cli
@@ -150,12 +151,12 @@ def pretrain(
     """Pretrain the encoder and save it; return the stage's metrics (deterministic) and its timings."""
     from transformers import set_seed
 
-    from sentibench.core.modeling import architecture_config, load_tokenizer
+    from sentibench.core.modeling import architecture_config
     from sentibench.stages.trainer import training_arguments
 
     p = params.pretrain
     dataset = load_tokenized(tokenized_dir)
-    tokenizer = load_tokenizer(params.model)
+    tokenizer = load_data_tokenizer(tokenized_dir)
     texts = peoples_daily_texts() if p.peoples_daily else []
     corpus = build_corpus(dataset["train"]["input_ids"], texts, tokenizer, params.preprocess.max_tokens)
     print(f"pretrain: {len(corpus)} sequences, {sum(map(len, corpus['input_ids']))} tokens", flush=True)

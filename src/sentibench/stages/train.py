@@ -9,7 +9,6 @@ output; a run of other params or data never continues them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -29,11 +28,13 @@ from sentibench.core.contract import (
     TRAIN_METRICS,
     TRAIN_TIMING,
     TRAINED,
+    load_data_tokenizer,
     load_tokenized,
 )
 from sentibench.core.environment import environment
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.faults import kill_point_callback
+from sentibench.core.modeling import save_tokenizer
 from sentibench.core.params import Params, as_dict, load_params
 from sentibench.core.runtime import apply_runtime, runtime_info
 from sentibench.stages.checkpoints import (
@@ -48,15 +49,6 @@ from sentibench.stages.checkpoints import (
 from sentibench.stages.curves import dvclive_callback, mean_logged_loss, sort_summary
 from sentibench.stages.measures import padding_counter, steps_to_target, target_timer
 from sentibench.stages.trainer import build_trainer, training_arguments
-
-
-def drop_loading_flags(config_file: Path) -> None:
-    """Transformers records how the tokenizer was loaded (local_files_only follows HF_HUB_OFFLINE), which
-    is a property of the run's environment, not of the tokenizer; without it, a container that runs
-    offline and a host that does not save the same bytes."""
-    config = json.loads(config_file.read_text(encoding="utf-8"))
-    config.pop("local_files_only", None)
-    config_file.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 @dataclass
@@ -94,12 +86,12 @@ def prepare_run(
     """
     from transformers import DataCollatorWithPadding, set_seed
 
-    from sentibench.core.modeling import load_model, load_tokenizer
+    from sentibench.core.modeling import load_model
     from sentibench.stages.scoring import compute_accuracy
 
     dataset = load_tokenized(tokenized_dir)
     label_names = dataset["train"].features["label"].names
-    tokenizer = load_tokenizer(params.model)
+    tokenizer = load_data_tokenizer(tokenized_dir)
     # The pretrain stage leaves only a note when it was skipped; its encoder, when it ran, is the start.
     found = pretrained_dir is not None and (pretrained_dir / "config.json").is_file()
     pretrained = pretrained_dir if found and params.model.source == "config" else None
@@ -162,8 +154,7 @@ def save(run: Run, model_dir: Path, checkpoints: Path, dvclive_dir: Path) -> Non
     with atomic_dir(model_dir) as tmp:
         run.trainer.save_model(str(tmp))
         (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; the params say the same in text
-        run.tokenizer.save_pretrained(str(tmp))
-        drop_loading_flags(tmp / "tokenizer_config.json")
+        save_tokenizer(run.tokenizer, tmp)
     run.record["complete"] = True
     write_record(checkpoints, run.record)
 
