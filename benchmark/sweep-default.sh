@@ -3,12 +3,16 @@
 # through DVC's experiment queue, selected on the full validation split (1,200 rows), then
 # `sentibench aggregate` per candidate. The first candidates are relative to params.yaml as it was before
 # the bucketed default (random batches, pretraining on; the pretraining ones ran with seed 42 only); the
-# b-* ones are relative to the bucketed default (its params.yaml as committed). Evaluation cadence does not change the weights, so the sweep
+# b-* and c-* ones are relative to the bucketed default (its params.yaml as committed; c-*: the compact
+# vocabulary, and pretraining with it, paid once for the three fine-tuning seeds: DVC's run-cache). Evaluation cadence does not change the weights, so the sweep
 # evaluates rarely. One queue worker: each run already uses both cores.
-#   benchmark/sweep-default.sh            queue and run everything (about an hour on 2 cores)
-#   benchmark/sweep-default.sh --table    only print the aggregate table of finished experiments
+#   benchmark/sweep-default.sh                    queue and run everything (hours on 2 cores)
+#   benchmark/sweep-default.sh --run c-           only the candidates whose name starts with c-
+#   benchmark/sweep-default.sh --table [PREFIX]   only print the aggregate table of finished experiments
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=${1:---run}
+prefix=${2:-}
 common=(-S data.validation_rows=null -S train.eval_steps=200 -S train.save_steps=200 -S train.eval_batch_size=64)
 declare -A candidates=(
   [random]="-S pretrain.enabled=false -S train.sampler=random"
@@ -20,10 +24,13 @@ declare -A candidates=(
   [b-lr2e-3]="-S train.learning_rate=2e-3"
   [b-3layers]="-S model.config.num_hidden_layers=3"
   [b-wide]="-S model.config.hidden_size=256 -S model.config.intermediate_size=1024"
+  [c-compact]="-S preprocess.vocabulary=compact"
+  [c-pretrain2k-lr5e-4]="-S preprocess.vocabulary=compact -S pretrain.enabled=true -S pretrain.steps=2000 -S train.learning_rate=5e-4"
 )
 seeds=(42 43 44)
-if [[ ${1:-} != --table ]]; then
+if [[ $mode != --table ]]; then
   for name in "${!candidates[@]}"; do
+    [[ $name == "$prefix"* ]] || continue
     for seed in "${seeds[@]}"; do
       # shellcheck disable=SC2086  # the candidate's -S flags are meant to split
       dvc exp run --queue -n "$name-s$seed" "${common[@]}" ${candidates[$name]} -S train.seed="$seed"
@@ -33,6 +40,7 @@ if [[ ${1:-} != --table ]]; then
   until [[ $(dvc queue status) != *Queued* && $(dvc queue status) != *Running* ]]; do sleep 30; done
 fi
 for name in "${!candidates[@]}"; do
+  [[ $name == "$prefix"* ]] || continue
   echo "## $name"
   sentibench aggregate "${seeds[@]/#/$name-s}" --format md --out "results/sweep/$name.json" \
     | grep -E '^\| (metric|---|eval\.(accuracy|f1_macro|reference\.accuracy) |train\.(eval_accuracy|padding_efficiency|steps_to_target) |train_timing\.(train_runtime_s|train_samples_per_second) )'

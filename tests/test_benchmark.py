@@ -12,6 +12,7 @@ from conftest import write_params
 from sentibench.bench import benchmark, flops
 from sentibench.bench.levers import table
 from sentibench.bench.stats import Stats, summarise
+from sentibench.core.errors import UserError
 from sentibench.core.levers import LEVERS, lever_values, variants
 from sentibench.core.params import load_params
 
@@ -79,12 +80,10 @@ def test_a_slow_first_step_is_warm_up_not_measured(tiny_run, tmp_path):
         return tick * 0.01 + (100.0 if tick >= slow_first_end else 0.0)
 
     params = load_params(write_params(tmp_path / "params.yaml", {"benchmark": {**QUICK, "warmup_steps": 1}}))
-    from sentibench.core.modeling import load_tokenizer
-    from sentibench.stages.train import load_tokenized
+    from sentibench.core.contract import load_data_tokenizer, load_tokenized
 
-    training = benchmark.measure_training(
-        params, load_tokenized(tiny_run / "tokenized"), load_tokenizer(params.model), clock
-    )
+    tokenized = tiny_run / "tokenized"
+    training = benchmark.measure_training(params, load_tokenized(tokenized), load_data_tokenizer(tokenized), clock)
     assert training["measured_steps"] == 4
     assert training["step_seconds"]["max"] == pytest.approx(0.01)
     assert training["step_seconds"]["median"] == pytest.approx(0.01)
@@ -141,3 +140,15 @@ def test_levers_each_change_one_thing(tmp_path):
     ]
     lines = table(results, "text").splitlines()
     assert lines[2].split()[-3:] == ["1.50x", "90.0%", "yes"]
+
+
+def test_a_lever_read_when_torch_loads_is_measured_in_its_own_process(tiny_run, tmp_path):
+    from sentibench.bench.levers import in_own_process
+    from sentibench.core.levers import needs_own_process
+
+    params_file = write_params(tmp_path / "params.yaml", {"benchmark": {**QUICK, "warmup_steps": 1}})
+    assert needs_own_process("runtime.portable: True") and not needs_own_process("runtime.threads: 1")
+    measured = in_own_process("runtime.portable: True", params_file, tiny_run / "tokenized")
+    assert measured["measured_steps"] == QUICK["measure_steps"] and measured["samples_per_second"]["median"] > 0
+    with pytest.raises(UserError, match=r"measuring 'runtime\.portable: True' in its own process failed"):
+        in_own_process("runtime.portable: True", params_file, tmp_path / "nothing-here")

@@ -151,12 +151,54 @@ def test_env_json_has_every_field_and_tracks_dirtiness(tmp_path):
 def test_portable_mode_pins_avx2_kernels():
     code = (
         "from sentibench.core.params import RuntimeParams; from sentibench.core.runtime import apply_runtime; "
-        "apply_runtime(RuntimeParams(portable=True)); import torch; print(torch.backends.cpu.get_cpu_capability())"
+        "apply_runtime(RuntimeParams(portable=True)); import os, torch; "
+        "print(torch.backends.cpu.get_cpu_capability(), os.environ['MKL_CBWR'])"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     env.pop("ATEN_CPU_CAPABILITY", None)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "AVX2"
+    assert out.split() == ["AVX2", "COMPATIBLE"]  # MKL picks kernels by the CPU unless CBWR pins them
+
+
+@pytest.fixture
+def fake_qemu(tmp_path, monkeypatch):
+    """A qemu-x86_64 that knows two CPU models and runs the program natively: the plumbing, not the emulation."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    qemu = bin_dir / "qemu-x86_64"
+    qemu.write_text(
+        '#!/bin/sh\n[ "$2" = help ] && { echo "x86 Haswell"; echo "x86 Skylake-Client"; exit 0; }\nshift 2\nexec "$@"\n'
+    )
+    qemu.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return qemu
+
+
+def test_emulated_runs_put_every_stage_under_the_emulator(fake_qemu, tmp_path):
+    folder = workspace.emulator_bin(tmp_path / "emulate", "Haswell")
+    env = workspace.pipeline_env(folder)
+    assert env["SENTIBENCH_EMULATOR"] == f"{fake_qemu} -cpu Haswell"
+    code = "import os, sys; print(sys.executable, os.environ['NPY_DISABLE_CPU_FEATURES'])"
+    # dvc runs each stage's `python` from PATH: it must be the shim, which runs this interpreter
+    out = subprocess.run(["python", "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == [sys.executable, workspace.NUMPY_DISPATCH]
+    with pytest.raises(UserError, match="no CPU model 'Pentium9'"):
+        workspace.emulator_bin(tmp_path / "other", "Pentium9")
+
+
+def test_an_emulation_that_changed_no_kernels_is_a_difference(tmp_path):
+    def env_json(run, aten, onednn):
+        (tmp_path / run / "metrics").mkdir(parents=True)
+        cpu = {"model": "AMD EPYC", "aten_capability": aten, "onednn_isa": onednn}
+        (tmp_path / run / "metrics" / "env.json").write_text(json.dumps({"cpu": cpu}))
+
+    env_json("run1", "AVX512", "Intel AVX-512 with AVX512BW, AVX512VL, and AVX512DQ extensions")
+    env_json("run2", "AVX2", "Intel AVX2")
+    assert reprocheck.instruction_sets(tmp_path, "Haswell") == []
+    shutil.rmtree(tmp_path / "run2")
+    env_json("run2", "AVX512", "Intel AVX-512 with AVX512BW, AVX512VL, and AVX512DQ extensions")
+    [line] = reprocheck.instruction_sets(tmp_path, "Haswell")
+    assert "the emulation did not take effect" in line
 
 
 def test_portable_mode_refuses_when_torch_is_already_loaded(monkeypatch):

@@ -1,7 +1,8 @@
 """`sentibench levers`: each speed lever against the default, measured side by side in one run.
 
-Every variant trains the same number of steps from the same seed on the same data, in this one
-process, one after the other, so the ratios share the machine's state. Beside the speed, the table
+Every variant trains the same number of steps from the same seed on the same data, one after the
+other, so the ratios share the machine's state; in this one process, except a lever that torch reads
+when it loads (runtime.portable), which gets a process of its own. Beside the speed, the table
 says whether the lever changed the weights after those steps: if it did, it changes quality numbers.
 """
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,20 +19,34 @@ from typing import Any
 
 from sentibench.bench.benchmark import measure_training
 from sentibench.core.contract import PARAMS, TOKENIZED, load_data_tokenizer, load_tokenized
-from sentibench.core.errors import run_cli
-from sentibench.core.levers import variants
+from sentibench.core.errors import UserError, run_cli
+from sentibench.core.levers import needs_own_process, variants
 from sentibench.core.params import Params, load_params
 from sentibench.core.runtime import apply_runtime
 from sentibench.core.tables import render_table
 
 
-def run_levers(params: Params, tokenized: Path) -> list[dict[str, Any]]:
+def in_own_process(name: str, params_file: Path, tokenized: Path) -> dict[str, Any]:
+    """Measure one variant in a child process (a lever read when torch loads, such as runtime.portable)."""
+    command = [sys.executable, "-m", "sentibench.bench.levers", "--params", str(params_file)]
+    command += ["--tokenized", str(tokenized), "--variant", name]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"levers: measuring {name!r} in its own process failed: {last}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_levers(params: Params, params_file: Path, tokenized: Path) -> list[dict[str, Any]]:
     dataset = load_tokenized(tokenized)
     tokenizer = load_data_tokenizer(tokenized)
     results = []
     for name, variant in variants(params).items():
-        apply_runtime(variant.runtime)
         print(f"levers: {name}", flush=True)
+        if needs_own_process(name):
+            results.append({"lever": name, **in_own_process(name, params_file, tokenized)})
+            continue
+        apply_runtime(variant.runtime)
         results.append({"lever": name, **measure_training(variant, dataset, tokenizer)})
     apply_runtime(params.runtime)
     return results
@@ -57,11 +74,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--params", type=Path, default=PARAMS)
     parser.add_argument("--tokenized", type=Path, default=TOKENIZED)
     parser.add_argument("--format", choices=("text", "md"), default="text")
+    parser.add_argument("--variant", help=argparse.SUPPRESS)  # one variant, as JSON: run_levers' child process
     args = parser.parse_args(argv)
     params = load_params(args.params)
     params = dataclasses.replace(params, runtime=dataclasses.replace(params.runtime, deterministic=True))
+    if args.variant:
+        variant = variants(params)[args.variant]
+        apply_runtime(variant.runtime)
+        measured = measure_training(variant, load_tokenized(args.tokenized), load_data_tokenizer(args.tokenized))
+        print(json.dumps(measured))
+        return
     apply_runtime(params.runtime)
-    print(table(run_levers(params, args.tokenized), args.format))
+    print(table(run_levers(params, args.params, args.tokenized), args.format))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ class Lever:
     key: str  # "section.field" in params.yaml
     trials: tuple[Any, ...]  # values tried by `sentibench levers` (the current one is the baseline)
     arguments: Callable[[Any], dict[str, Any]]  # TrainingArguments keywords for a value
+    own_process: bool = False  # read once, when torch loads: `sentibench levers` measures it in a new process
 
 
 LEVERS = (
@@ -32,6 +33,7 @@ LEVERS = (
     Lever("train.bf16", (False, True), lambda on: {"bf16": on}),
     Lever("train.dataloader_workers", (0, 2), lambda workers: {"dataloader_num_workers": workers}),
     Lever("runtime.threads", (1, 2), lambda _: {}),
+    Lever("runtime.portable", (False, True), lambda _: {}, own_process=True),
 )
 
 
@@ -56,6 +58,11 @@ def trainer_arguments(params: Params) -> dict[str, Any]:
     for lever in LEVERS:
         out.update(lever.arguments(value(params, lever.key)))
     return out
+
+
+def needs_own_process(name: str) -> bool:
+    """Whether the variant named `name` by `variants` must be measured in a process of its own."""
+    return any(name.startswith(f"{lever.key}: ") for lever in LEVERS if lever.own_process)
 
 
 def variants(params: Params) -> dict[str, Params]:
