@@ -93,3 +93,12 @@ def test_outputs_change_together_or_not_at_all(tiny_run, tmp_path, capsys):
     code = run_cli(evaluation.main, [*args, "--metrics", str(tmp_path / "metrics" / "eval.json")])
     assert code == 2 and "is a file, not a folder" in capsys.readouterr().err
     assert predictions.read_text() == "old"
+
+
+def test_the_reference_keeps_the_most_frequent_ngrams_and_breaks_ties_by_the_ngram():
+    from sentibench.stages.reference import frequent_ngrams
+
+    texts = ["ba", "ab", "c"]  # a and b twice, c once; 2-grams ab and ba once each
+    assert frequent_ngrams(texts, 1, 2) == ["a", "b"]
+    assert frequent_ngrams(texts, 2, 3) == ["a", "ab", "b"]  # ab, ba and c tie: ab comes first
+    assert frequent_ngrams(texts, 2, 99) is None  # no more than the limit: keep them all
