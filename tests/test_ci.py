@@ -43,11 +43,15 @@ def test_the_pull_request_job_posts_the_report_and_fails_on_worse():
 def test_every_push_runs_the_tests_and_both_reproducibility_checks():
     assert {"push", "pull_request", "workflow_dispatch"} <= set(WORKFLOW[True])  # YAML reads `on` as True
     runs = [step.get("run", "") for step in WORKFLOW["jobs"]["test"]["steps"]]
-    assert runs[-3:] == [
+    checks = [r for r in runs if r.startswith(("make test", ".venv/bin/sentibench", "docker/"))]
+    assert checks == [
         "make test",
         ".venv/bin/sentibench repro-check --profile ci --resume --kill-anywhere",
+        ".venv/bin/sentibench repro-check --profile ci --portable --emulate-cpu Haswell",
         "docker/repro-check.sh",
     ]
+    ci_run = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert all(check.removeprefix(".venv/bin/") in ci_run for check in checks)
     gpu = WORKFLOW["jobs"]["gpu"]
     assert gpu["runs-on"] == ["self-hosted", "gpu"] and "workflow_dispatch" in gpu["if"]
     assert gpu["steps"][-1]["run"] == ".venv/bin/sentibench gpu-check --docker sentibench:cuda"
