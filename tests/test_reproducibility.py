@@ -187,9 +187,10 @@ def test_emulated_runs_put_every_stage_under_the_emulator(fake_qemu, tmp_path):
 
 
 def test_an_emulation_that_changed_no_kernels_is_a_difference(tmp_path):
-    def env_json(run, aten, onednn):
+    def env_json(run, aten, onednn, emulator="qemu-x86_64 -cpu Haswell"):
         (tmp_path / run / "metrics").mkdir(parents=True)
-        cpu = {"model": "AMD EPYC", "aten_capability": aten, "onednn_isa": onednn}
+        emulator = emulator if run == "run2" else None
+        cpu = {"model": "AMD EPYC", "aten_capability": aten, "onednn_isa": onednn, "emulator": emulator}
         (tmp_path / run / "metrics" / "env.json").write_text(json.dumps({"cpu": cpu}))
 
     env_json("run1", "AVX512", "Intel AVX-512 with AVX512BW, AVX512VL, and AVX512DQ extensions")
@@ -199,6 +200,10 @@ def test_an_emulation_that_changed_no_kernels_is_a_difference(tmp_path):
     env_json("run2", "AVX512", "Intel AVX-512 with AVX512BW, AVX512VL, and AVX512DQ extensions")
     [line] = reprocheck.instruction_sets(tmp_path, "Haswell")
     assert "the emulation did not take effect" in line
+    shutil.rmtree(tmp_path / "run2")
+    env_json("run2", "AVX2", "Intel AVX2", emulator=None)
+    [line] = reprocheck.instruction_sets(tmp_path, "Haswell")
+    assert "did not run under the emulator" in line
 
 
 def test_portable_mode_refuses_when_torch_is_already_loaded(monkeypatch):

@@ -189,13 +189,15 @@ def run_kill_chain(copy: Path, log: Path, chain: Sequence[str]) -> list[str]:
 
 def instruction_sets(workdir: Path, emulated: str) -> list[str]:
     """Print the kernels each run used (from its env.json); a difference when emulation changed nothing."""
-    seen = {}
+    seen, emulators = {}, {}
     for name in ("run1", "run2"):
         cpu = json.loads((workdir / name / ENV).read_text(encoding="utf-8"))["cpu"]
-        seen[name] = (cpu["aten_capability"], cpu["onednn_isa"])
+        seen[name], emulators[name] = (cpu["aten_capability"], cpu["onednn_isa"]), cpu.get("emulator")
         where = f"emulated {emulated}" if name == "run2" else f"native {cpu['model']}"
         print(f"repro-check: {name} ({where}): ATen {cpu['aten_capability']}, oneDNN {cpu['onednn_isa']}", flush=True)
     run1, run2 = seen["run1"], seen["run2"]
+    if not emulators["run2"] or emulators["run1"]:
+        return [f"run2: the stages did not run under the emulator (env.json records {emulators['run2']!r})"]
     if run2[0] is None or "512" in str(run2[0]) or ("512" in str(run1[1]) and run1[1] == run2[1]):
         return [f"run2: the emulated {emulated} still dispatched to {run2}: the emulation did not take effect"]
     return []
