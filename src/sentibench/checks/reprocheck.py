@@ -3,7 +3,9 @@
 Each run happens in its own temporary copy of the repository (tracked and unignored files, no
 outputs), so nothing is shared but the code. With `--resume` a third copy is killed with SIGKILL
 right after its first complete checkpoint and rerun with `dvc repro`; it must end byte-identical
-to the uninterrupted run. Differences are printed per file and per metric, with their size.
+to the uninterrupted run. With `--emulate-cpu` the second run happens on another (emulated) CPU
+model, which with `--portable` must still give the same bytes. Differences are printed per file and
+per metric, with their size.
 """
 
 from __future__ import annotations
