@@ -4,7 +4,8 @@
 # `sentibench aggregate` per candidate. The first candidates are relative to params.yaml as it was before
 # the bucketed default (random batches, pretraining on; the pretraining ones ran with seed 42 only); the
 # b-* and c-* ones are relative to the bucketed default (its params.yaml as committed; c-*: the compact
-# vocabulary, and pretraining with it, paid once for the three fine-tuning seeds: DVC's run-cache). Evaluation cadence does not change the weights, so the sweep
+# vocabulary, and pretraining with it). Each queued experiment pretrains again: it runs in a fresh copy,
+# and DVC's run-cache skips stages with persistent or uncached outputs, which pretrain has. Evaluation cadence does not change the weights, so the sweep
 # evaluates rarely. One queue worker: each run already uses both cores.
 #   benchmark/sweep-default.sh                    queue and run everything (hours on 2 cores)
 #   benchmark/sweep-default.sh --run c-           only the candidates whose name starts with c-
@@ -26,6 +27,7 @@ declare -A candidates=(
   [b-wide]="-S model.config.hidden_size=256 -S model.config.intermediate_size=1024"
   [c-compact]="-S preprocess.vocabulary=compact"
   [c-pretrain2k-lr5e-4]="-S preprocess.vocabulary=compact -S pretrain.enabled=true -S pretrain.steps=2000 -S train.learning_rate=5e-4"
+  [c-pretrain4k-lr5e-4]="-S preprocess.vocabulary=compact -S pretrain.enabled=true -S pretrain.steps=4000 -S train.learning_rate=5e-4"
 )
 seeds=(42 43 44)
 if [[ $mode != --table ]]; then

@@ -134,14 +134,15 @@ def choose_tokenizer(params: Params, prepared_dir: Path) -> tuple[Any, list[int]
     from sentibench.core.modeling import load_tokenizer
     from sentibench.stages.vocabulary import compact_tokenizer
 
-    tokenizer = load_tokenizer(params.model)
-    if params.preprocess.vocabulary == "full":
-        return tokenizer, None
-    if params.model.source != "config":
+    compact = params.preprocess.vocabulary == "compact"
+    if compact and params.model.source != "config":
         raise UserError(
             f"preprocess.vocabulary: compact applies to models trained from random weights (model.source config); "
             f"a {params.model.source} model's embeddings are indexed by its own vocabulary"
         )
+    tokenizer = load_tokenizer(params.model)
+    if not compact:
+        return tokenizer, None
     path = prepared_dir / "train.parquet"
     if not path.is_file():
         raise UserError(f"{path}: missing; run the prepare stage first")
