@@ -211,7 +211,11 @@ class RuntimeParams:
     KEY: ClassVar[str] = "runtime"
     threads: int = option(2, "set explicitly: 1 and 2 threads give different weights")
     deterministic: bool = option(True, "false: faster on CUDA, but reruns may differ")
-    portable: bool = option(False, "true: AVX2 kernels everywhere, for identical bytes across CPU generations")
+    portable: bool = option(
+        False,
+        "true: AVX2 kernels and MKL_CBWR=COMPATIBLE, for identical bytes across CPU generations; trains at about "
+        "0.6x the speed (MKL's compatible path; docs/results.md)",
+    )
 
     def validate(self) -> None:
         positive(self, "threads")
