@@ -207,6 +207,8 @@ def test_an_emulation_that_changed_no_kernels_is_a_difference(tmp_path):
 
 
 def test_portable_mode_refuses_when_torch_is_already_loaded(monkeypatch):
+    import torch  # noqa: F401  # loaded, whichever tests ran before this one
+
     monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
     with pytest.raises(UserError, match="before torch is imported"):
         apply_runtime(RuntimeParams(portable=True))
