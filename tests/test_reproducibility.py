@@ -1,5 +1,6 @@
 """Reproducibility as a tested property: identical reruns, resume equals uninterrupted, env.json, the check."""
 
+import dataclasses
 import json
 import os
 import platform
@@ -18,7 +19,7 @@ from sentibench.core.contract import COMPLETE_MARKER
 from sentibench.core.environment import environment
 from sentibench.core.errors import UserError
 from sentibench.core.params import RuntimeParams, load_params
-from sentibench.core.runtime import apply_runtime
+from sentibench.core.runtime import EMULATOR, apply_runtime
 from sentibench.stages import checkpoints
 from sentibench.stages import train as train_stage
 
@@ -177,11 +178,15 @@ def fake_qemu(tmp_path, monkeypatch):
 def test_emulated_runs_put_every_stage_under_the_emulator(fake_qemu, tmp_path):
     folder = workspace.emulator_bin(tmp_path / "emulate", "Haswell")
     env = workspace.pipeline_env(folder)
-    assert env["SENTIBENCH_EMULATOR"] == f"{fake_qemu} -cpu Haswell"
-    code = "import os, sys; print(sys.executable, os.environ['NPY_DISABLE_CPU_FEATURES'])"
+    code = (
+        "import os, sys; print(sys.executable, os.environ['NPY_DISABLE_CPU_FEATURES']); print(os.environ[sys.argv[1]])"
+    )
     # dvc runs each stage's `python` from PATH: it must be the shim, which runs this interpreter
-    out = subprocess.run(["python", "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.split() == [sys.executable, workspace.NUMPY_DISPATCH]
+    done = subprocess.run(["python", "-c", code, EMULATOR], env=env, capture_output=True, text=True, check=True)
+    first, second = done.stdout.splitlines()
+    assert first.split() == [sys.executable, workspace.NUMPY_DISPATCH]
+    assert second == f"{fake_qemu} -cpu Haswell"  # what env.json records, and what the oneDNN probe runs under
+    assert EMULATOR not in env  # only the emulated processes carry it, not dvc
     with pytest.raises(UserError, match="no CPU model 'Pentium9'"):
         workspace.emulator_bin(tmp_path / "other", "Pentium9")
 
@@ -302,3 +307,12 @@ def test_a_kill_point_kills_there_and_the_next_write_cleans_up(tmp_path):
     env["SENTIBENCH_KILL_AT"] = "main:write-other.json"  # another point: this run is not killed
     assert subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, check=False).returncode == 0
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_a_portable_copy_sets_only_runtime_portable(tmp_path):
+    workspace.copy_repo(REPO, tmp_path / "copy", profile="ci", portable=True)
+    workspace.copy_repo(REPO, tmp_path / "plain", profile="ci")
+    portable, plain = (load_params(tmp_path / name / "params.yaml") for name in ("copy", "plain"))
+    assert portable.runtime.portable and not plain.runtime.portable
+    assert dataclasses.replace(portable, runtime=plain.runtime) == plain
+    assert "  path: null" in (tmp_path / "copy" / "params.yaml").read_text()  # nulls stay written as null

@@ -17,7 +17,7 @@ from typing import Any
 from sentibench.core.contract import RAW_DATA, RUN_OUTPUTS
 from sentibench.core.errors import UserError
 from sentibench.core.git import git_output
-from sentibench.core.profile import apply_profile
+from sentibench.core.profile import apply_profile, overlay_params
 from sentibench.core.runtime import EMULATOR
 from sentibench.core.tables import flatten, is_number
 
@@ -47,35 +47,22 @@ def copy_repo(
             apply_profile(profile, dest / "params.yaml", dest / "profiles"), encoding="utf-8"
         )
     if portable:
-        set_param(dest / "params.yaml", "runtime", "portable", True)
+        overlaid = overlay_params(dest / "params.yaml", {"runtime": {"portable": True}})
+        (dest / "params.yaml").write_text(overlaid, encoding="utf-8")
     identity = ["-c", "user.name=sentibench", "-c", "user.email=repro-check@sentibench.invalid"]
     git_output(dest, "init", "-q")
     git_output(dest, "add", "-A")
     git_output(dest, *identity, "commit", "-qm", "repro-check copy")
 
 
-def set_param(params_file: Path, section: str, key: str, value: Any) -> None:
-    """Change one value of a params file, keeping its comments."""
-    from ruamel.yaml import YAML
-
-    yaml = YAML()
-    params = yaml.load(params_file.read_text(encoding="utf-8"))
-    params[section][key] = value
-    with params_file.open("w", encoding="utf-8") as handle:
-        yaml.dump(params, handle)
-
-
 def pipeline_env(emulator: Path | None = None) -> dict[str, str]:
     """The environment `dvc repro` runs in: this interpreter's folder first on PATH, or, with `emulator`,
-    the folder whose `python` runs it under CPU emulation (`emulator_bin`)."""
+    the folder whose `python` runs it under CPU emulation (`emulator_bin`) before it."""
     first = emulator or Path(sys.executable).parent
-    env = {
+    return {
         **os.environ,
         "PATH": f"{first}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    if emulator is not None:
-        env[EMULATOR] = (emulator / EMULATOR).read_text(encoding="utf-8").strip()
-    return env
 
 
 NUMPY_DISPATCH = "X86_V3,X86_V4,AVX512_ICL,AVX512_SPR"
@@ -92,11 +79,14 @@ def emulator_bin(folder: Path, cpu: str) -> Path:
         raise UserError(f"--emulate-cpu: qemu-x86_64 knows no CPU model {cpu!r} (see qemu-x86_64 -cpu help)")
     folder.mkdir(parents=True)
     command = f"{qemu} -cpu {cpu}"
-    (folder / EMULATOR).write_text(command + "\n", encoding="utf-8")
     shim = folder / "python"
+    # The emulated process records the command it runs under (env.json, and its oneDNN probe runs under it too).
     # qemu 7.2 crashes (SIGSEGV) in numpy's AVX2 argsort, which scikit-learn's TF-IDF runs: numpy's own
     # dispatch stays on its baseline kernels under emulation; torch's, the subject of the check, does not.
-    shim.write_text(f'#!/bin/sh\nNPY_DISABLE_CPU_FEATURES={NUMPY_DISPATCH} exec {command} {sys.executable} "$@"\n')
+    shim.write_text(
+        f'#!/bin/sh\nexport {EMULATOR}="{command}" NPY_DISABLE_CPU_FEATURES={NUMPY_DISPATCH}\n'
+        f'exec {command} {sys.executable} "$@"\n'
+    )
     shim.chmod(0o755)
     return folder
 

@@ -46,10 +46,15 @@ def apply_profile(name: str, params_path: Path = PARAMS, profiles_dir: Path = PR
     if not profile_path.is_file():
         known = ", ".join(sorted(p.stem for p in profiles_dir.glob("*.yaml"))) or "none"
         raise UserError(f"{profile_path}: no such profile (known: {known})")
+    overlay = YAML(typ="safe", pure=True).load(profile_path.read_text(encoding="utf-8")) or {}
+    return overlay_params(params_path, overlay)
+
+
+def overlay_params(params_path: Path, overlay: dict[str, Any]) -> str:
+    """Return the params file's text with `overlay`'s values set (comments kept), validated like any params."""
     yaml = YAML()
     yaml.representer.add_representer(type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null"))
     params = yaml.load(params_path.read_text(encoding="utf-8"))
-    overlay = YAML(typ="safe", pure=True).load(profile_path.read_text(encoding="utf-8")) or {}
     _overlay(params, overlay)
     parse_params(YAML(typ="safe", pure=True).load(_dump(yaml, params)))
     return _dump(yaml, params)
