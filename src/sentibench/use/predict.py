@@ -36,13 +36,10 @@ def read_texts(texts: Sequence[str], file: Path | None, column: str, stdin: Any)
     if file is None:
         return [line.rstrip("\r\n") for line in stdin], "line"
     suffix = file.suffix.lower()
-    if suffix not in (".txt", ".csv", ".tsv", ".jsonl"):
-        raise UserError(f"{file}: unknown file type (use .txt, .csv, .tsv or .jsonl)")
-    content = read_utf8(file) if suffix != ".jsonl" else ""
     if suffix == ".txt":
-        return content.splitlines(), "line"
+        return read_utf8(file).splitlines(), "line"
     if suffix in (".csv", ".tsv"):
-        reader = csv.DictReader(io.StringIO(content), delimiter="\t" if suffix == ".tsv" else ",")
+        reader = csv.DictReader(io.StringIO(read_utf8(file)), delimiter="\t" if suffix == ".tsv" else ",")
         if reader.fieldnames is None:
             raise UserError(f"{file}: empty file")
         if column not in reader.fieldnames:
@@ -54,7 +51,7 @@ def read_texts(texts: Sequence[str], file: Path | None, column: str, stdin: Any)
         if missing:
             raise UserError(f"{file}, line {missing[0]}: no key '{column}'; use --column")
         return [str(record[column]) for _, record in records], "line"
-    raise AssertionError(suffix)  # every allowed suffix is handled above
+    raise UserError(f"{file}: unknown file type (use .txt, .csv, .tsv or .jsonl)")
 
 
 def check_texts(texts: list[str], unit: str) -> None:
