@@ -228,9 +228,19 @@ def test_report_names_the_worse_metric_and_draws_valid_pngs(repo, tmp_path):
         repo.write("results/inference.csv", "batch_size,rows_per_second\n1,800\n8,1000\n")
         repo.commit_run(name, accuracy=float(accuracy), f1=0.79, loss=0.45, speed=100.0)
     out = tmp_path / "report"
+    out.mkdir()
+    (out / "notes.md").write_text("the user's own")  # --out docs must never delete docs/
     with pytest.raises(SystemExit) as stop:
         report.main(["HEAD~1", "HEAD", "--repo", str(repo.path), "--out", str(out), "--fail-on", "worse"])
     assert stop.value.code == 1  # after writing the report
+    assert (out / "notes.md").read_text() == "the user's own"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "confusion.png",
+        "curves.png",
+        "notes.md",
+        "report.md",
+        "throughput.png",
+    ]
     text = (out / "report.md").read_text(encoding="utf-8")
     table = [line for line in text.splitlines() if line.startswith("| eval.")]
     assert table[0].startswith("| eval.accuracy |") and table[0].endswith("| worse |")  # worse rows first

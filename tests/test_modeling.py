@@ -96,3 +96,12 @@ def test_an_impossible_architecture_is_one_line():
     params = ModelParams(config={"hidden_size": 100, "num_attention_heads": 3})
     with pytest.raises(UserError, match=r"hidden_size \(100\) must be a multiple of model.config.num_attention_heads"):
         architecture_config(params, 100, LABELS)
+
+
+def test_a_config_value_of_the_wrong_type_is_one_line_naming_the_field():
+    params = ModelParams(config={"hidden_size": "128", "num_attention_heads": 4})
+    with pytest.raises(
+        UserError, match=r"model.config: not a valid bert config \(.*'hidden_size'.*expected int"
+    ) as err:
+        architecture_config(params, 100, LABELS)
+    assert "\n" not in str(err.value)

@@ -61,6 +61,7 @@ def save_tokenizer(tokenizer: Any, folder: Path) -> None:
 
 def architecture_config(params: ModelParams, vocab_size: int, label_names: list[str]) -> Any:
     """A config for a randomly initialised model; unknown override keys are an error, not ignored."""
+    from huggingface_hub.errors import StrictDataclassError
     from transformers import AutoConfig
 
     try:
@@ -74,8 +75,9 @@ def architecture_config(params: ModelParams, vocab_size: int, label_names: list[
         config = AutoConfig.for_model(
             params.architecture, vocab_size=vocab_size, **_label_kwargs(label_names), **params.config
         )
-    except (ValueError, TypeError) as err:
-        raise UserError(f"model.config: not a valid {params.architecture} config ({err})") from None
+    except (ValueError, TypeError, StrictDataclassError) as err:  # Transformers 5 configs check each field's type
+        reason = " ".join(str(err).split())
+        raise UserError(f"model.config: not a valid {params.architecture} config ({reason})") from None
     heads = getattr(config, "num_attention_heads", None)
     if heads and getattr(config, "hidden_size", 0) % heads:
         raise UserError(

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sentibench.core.atomic import atomic_dir
+from sentibench.core.atomic import remove_leftovers, write_text
 from sentibench.core.contract import DVCLIVE, INFERENCE_CURVE, PREDICTIONS
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.tables import flatten, format_value, render_table
@@ -166,9 +169,18 @@ def build_report(repo: Path, side_a: str, side_b: str, tolerance_file: Path, out
         "test confusion matrices": ("confusion.png", plot_confusion),
         "inference throughput": ("throughput.png", plot_throughput),
     }
-    with atomic_dir(out) as tmp:
-        images = {title: name for title, (name, draw) in plots.items() if draw(sides, tmp / name)}
-        (tmp / "report.md").write_text(markdown(a, b, rows, set(tolerances), images), encoding="utf-8")
+    # Only the report's own files are replaced, each atomically, and report.md last: `--out docs` must never
+    # touch the other files of docs/. Images are drawn in a scratch folder that the next run removes if killed.
+    out.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(out / "report.md")
+    scratch = Path(tempfile.mkdtemp(prefix=".report.md.", suffix=".tmp", dir=out))
+    try:
+        images = {title: name for title, (name, draw) in plots.items() if draw(sides, scratch / name)}
+        for name in images.values():
+            os.replace(scratch / name, out / name)
+        write_text(out / "report.md", markdown(a, b, rows, set(tolerances), images))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return rows
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from sentibench.core.atomic import atomic_path, write_json
 from sentibench.core.contract import COMPLETE_MARKER
+from sentibench.core.errors import UserError
 
 RUN_FILE = "run.json"
 CHECKPOINT_FILES = ("trainer_state.json", "model.safetensors", "optimizer.pt", "scheduler.pt")
@@ -80,11 +81,17 @@ def find_resume(checkpoints: Path, fingerprint: str) -> tuple[Path | None, dict[
 def resume_point(checkpoints: Path, fingerprint: str) -> tuple[Path | None, dict[str, Any]]:
     """The checkpoint to resume from and the saved run record, or a clean slate (old checkpoints deleted).
 
-    Called only after everything the run needs was validated, so a typo never costs saved progress.
+    Called only after everything the run needs was validated, so a typo never costs saved progress. Only a
+    folder a run made (its run record inside) or an empty one is cleared: never one the project does not own.
     """
     checkpoint, record = find_resume(checkpoints, fingerprint)
     if checkpoint is not None:
         return checkpoint, record
+    if checkpoints.exists() and not (checkpoints / RUN_FILE).is_file() and any(checkpoints.iterdir()):
+        raise UserError(
+            f"{checkpoints}: holds files that no sentibench run wrote (no {RUN_FILE}); starting afresh would delete "
+            "them: move them away or name another checkpoints folder"
+        )
     shutil.rmtree(checkpoints, ignore_errors=True)
     checkpoints.mkdir(parents=True)
     record = {"fingerprint": fingerprint}
