@@ -9,9 +9,14 @@ from typing import Any
 import pytest
 import yaml
 
+from sentibench.core.runtime import PORTABLE_ENV
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The tests run with the default runtime.portable: true, whose kernel variables torch reads when it loads;
+# set here, before any test imports torch, so the stages' apply_runtime finds them in place.
+os.environ.update(PORTABLE_ENV)
 
 REPO = Path(__file__).resolve().parents[1]
 TOKENIZER_DIR = REPO / "assets" / "rbt3-tokenizer"

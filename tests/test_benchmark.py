@@ -144,11 +144,19 @@ def test_levers_each_change_one_thing(tmp_path):
 
 def test_a_lever_read_when_torch_loads_is_measured_in_its_own_process(tiny_run, tmp_path):
     from sentibench.bench.levers import in_own_process
-    from sentibench.core.levers import needs_own_process
+    from sentibench.core.levers import needs_own_process, variants
+    from sentibench.core.params import load_params
 
     params_file = write_params(tmp_path / "params.yaml", {"benchmark": {**QUICK, "warmup_steps": 1}})
-    assert needs_own_process("runtime.portable: True") and not needs_own_process("runtime.threads: 1")
-    measured = in_own_process("runtime.portable: True", params_file, tiny_run / "tokenized")
+    params = load_params(params_file)  # portable, the default
+    named = variants(params)
+    assert needs_own_process(params, named["runtime.portable: False"])
+    assert not needs_own_process(params, named["runtime.threads: 1"])
+    assert needs_own_process(params, named["train.bf16: True (portable off)"])  # bf16 needs native kernels
+    assert not named["train.bf16: True (portable off)"].runtime.portable
+    measured = in_own_process("runtime.portable: False", params_file, tiny_run / "tokenized")
     assert measured["measured_steps"] == QUICK["measure_steps"] and measured["samples_per_second"]["median"] > 0
-    with pytest.raises(UserError, match=r"measuring 'runtime\.portable: True' in its own process failed"):
-        in_own_process("runtime.portable: True", params_file, tmp_path / "nothing-here")
+    candidate = in_own_process("kernels: MKL_CBWR=AVX2", params_file, tiny_run / "tokenized")
+    assert candidate["measured_steps"] == QUICK["measure_steps"]
+    with pytest.raises(UserError, match=r"measuring 'runtime\.portable: False' in its own process failed"):
+        in_own_process("runtime.portable: False", params_file, tmp_path / "nothing-here")

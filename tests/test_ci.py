@@ -46,6 +46,7 @@ def test_every_push_runs_the_tests_and_both_reproducibility_checks():
     checks = [r for r in runs if r.startswith(("make test", ".venv/bin/sentibench", "docker/"))]
     assert checks == [
         "make test",
+        ".venv/bin/sentibench verify --profile ci --report /tmp/sentibench-verify",
         ".venv/bin/sentibench repro-check --profile ci --resume --kill-anywhere",
         ".venv/bin/sentibench repro-check --profile ci --portable --emulate-cpu Haswell",
         "docker/repro-check.sh",

@@ -32,6 +32,11 @@ def test_yaml_1_2_reads_exponent_floats(tmp_path):
         ({"train": {"batch_size": 0}}, "train.batch_size must be positive"),
         ({"model": {"config": [1, 2]}}, "model.config must be a mapping"),
         ({"train": 3}, "train must be a mapping"),
+        ({"train": {"bf16": True}}, "train.bf16: true needs runtime.portable: false"),
+        ({"train": {"lr_scheduler": "bogus"}}, "train.lr_scheduler must be one of linear, cosine"),
+        ({"train": {"learning_rate": float("nan")}}, "train.learning_rate must be a finite number; got nan"),
+        ({"train": {"learning_rate": float("inf")}}, "train.learning_rate must be a finite number; got inf"),
+        ({"pretrain": {"mask_rate": float("-inf")}}, "pretrain.mask_rate must be a finite number; got -inf"),
     ],
 )
 def test_bad_values_name_their_key(raw, message):
@@ -56,3 +61,18 @@ def test_invalid_yaml_names_the_line(tmp_path):
     path.write_text("train:\n  seed: [1,\n")
     with pytest.raises(UserError, match="not valid YAML"):
         load_params(path)
+
+
+def test_bf16_is_a_lever_of_native_kernels_only():
+    assert parse_params({"train": {"bf16": True}, "runtime": {"portable": False}}).train.bf16
+
+
+def test_every_scheduler_offered_is_one_transformers_knows():
+    import typing
+
+    from transformers.trainer_utils import SchedulerType
+
+    from sentibench.core.params import TrainParams
+
+    offered = typing.get_args(typing.get_type_hints(TrainParams)["lr_scheduler"])
+    assert set(offered) <= {s.value for s in SchedulerType}

@@ -135,10 +135,11 @@ def test_env_json_has_every_field_and_tracks_dirtiness(tmp_path):
     assert set(env) == {"python", "packages", "torch_build", "cpu", "gpu", "os", "git", "container", "runtime"}
     assert set(env["packages"]) >= {"torch", "transformers", "datasets", "evaluate", "dvc"}
     assert all(env["packages"][name] for name in ("torch", "transformers", "datasets", "evaluate", "dvc"))
-    assert set(env["torch_build"]) == {"version", "cuda", "cudnn"}
+    assert set(env["torch_build"]) == {"version", "cuda", "cudnn", "mkl"}
+    assert env["torch_build"]["mkl"]  # the MKL build torch links: its kernels and CNR branches
     assert {"model", "cores", "threads", "aten_capability", "onednn_isa"} <= set(env["cpu"])
     assert env["cpu"]["onednn_isa"]  # oneDNN reported the ISA it dispatches to
-    assert env["runtime"] == {"deterministic": True, "portable": False, "threads": 2}
+    assert env["runtime"] == {"deterministic": True, "portable": True, "threads": 2}
     assert {"in_container", "image_id"} <= set(env["container"])
     assert len(env["git"]["commit"]) == 40 and env["git"]["dirty"] is False
     (repo / "metrics").mkdir()

@@ -72,6 +72,17 @@ def test_resume_only_an_unfinished_run_of_the_same_configuration(tmp_path, recor
     assert (tmp_path / "checkpoint-10").exists() is resumes
 
 
+def test_starting_afresh_never_deletes_a_folder_no_run_made(tmp_path):
+    folder = tmp_path / "results-of-mine"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("months of work")
+    with pytest.raises(UserError, match=r"results-of-mine: holds files that no sentibench run wrote \(no run.json\)"):
+        checkpoints.resume_point(folder, "abc")
+    assert (folder / "thesis.tex").read_text() == "months of work"
+    (folder / "thesis.tex").unlink()
+    assert checkpoints.resume_point(folder, "abc") == (None, {"fingerprint": "abc"})  # an empty one is fine
+
+
 class _Interrupt(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step == 15:
@@ -111,6 +122,15 @@ def test_deterministic_training_keeps_async_launches_and_its_cublas_workspace(ti
 
     assert os.environ.get("CUDA_LAUNCH_BLOCKING") != "1"
     assert os.environ.get("CUBLAS_WORKSPACE_CONFIG") in (CUBLAS_WORKSPACE, ORIGINAL_CUBLAS_WORKSPACE)
+
+
+def test_the_optimizer_portable_bytes_rely_on_is_pinned(tmp_path):
+    """The fused AdamW, whatever a Transformers version defaults to: the for-loop one calls a float32 sqrt
+    that is 1 ULP off on some CPUs, and portable bytes would then hang on which CPU ran."""
+    from sentibench.core.params import Params
+    from sentibench.stages.trainer import training_arguments
+
+    assert training_arguments(Params(), tmp_path).optim == "adamw_torch_fused"
 
 
 def test_how_often_a_run_looks_does_not_change_what_it_learns(tiny_run, tmp_path):

@@ -17,6 +17,7 @@ COMMANDS = {
     "predict": "sentibench.use.predict",
     "profile": "sentibench.core.profile",
     "repro-check": "sentibench.checks.reprocheck",
+    "verify": "sentibench.checks.verify",
     "gpu-check": "sentibench.checks.gpucheck",
     "compare": "sentibench.runs.compare",
     "history": "sentibench.runs.history",

@@ -7,7 +7,10 @@ with the real and padded tokens of exactly those batches. Inference: the trained
 rows, per batch size, after warm-up, for at least N iterations and T seconds (CUDA events on a
 GPU, perf_counter on the CPU). Model FLOPs utilisation divides the achieved training FLOP/s by
 the machine's own peak, measured in the same process with a large matmul. Runs outside
-deterministic mode (which slows CUDA) and is never replayed from DVC's run-cache.
+deterministic mode (which slows CUDA) and outside portable mode (the quality pipeline's pinned
+kernels, about 0.6x the speed): it measures what this machine can do, and records the mode it ran in
+(`levers` in metrics/throughput.json, `runtime` in results/benchmark_env.json); `sentibench levers`
+shows what portability costs. It is never replayed from DVC's run-cache.
 """
 
 from __future__ import annotations
@@ -268,7 +271,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--speed", type=Path, default=SPEED)
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    params = dataclasses.replace(params, runtime=dataclasses.replace(params.runtime, deterministic=False))
+    params = dataclasses.replace(
+        params, runtime=dataclasses.replace(params.runtime, deterministic=False, portable=False)
+    )
     apply_runtime(params.runtime)
     print("benchmark: timing training steps, then inference per batch size", flush=True)
     report = benchmark(params, args.tokenized, args.model_dir)

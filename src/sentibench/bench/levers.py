@@ -2,8 +2,9 @@
 
 Every variant trains the same number of steps from the same seed on the same data, one after the
 other, so the ratios share the machine's state; in this one process, except a lever that torch reads
-when it loads (runtime.portable), which gets a process of its own. Beside the speed, the table
-says whether the lever changed the weights after those steps: if it did, it changes quality numbers.
+when it loads (runtime.portable), which gets a process of its own, as does each candidate kernel
+pinning (`KERNEL_CANDIDATES`: cheaper ways than portable's to pin the kernels). Beside the speed, the
+table says whether the lever changed the weights after those steps: if it did, it changes quality numbers.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -22,8 +24,10 @@ from sentibench.core.contract import PARAMS, TOKENIZED, load_data_tokenizer, loa
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.levers import needs_own_process, variants
 from sentibench.core.params import Params, load_params
-from sentibench.core.runtime import apply_runtime
+from sentibench.core.runtime import KERNEL_CANDIDATES, apply_runtime
 from sentibench.core.tables import render_table
+
+KERNELS = "kernels: "  # a variant name's prefix for a candidate kernel pinning
 
 
 def in_own_process(name: str, params_file: Path, tokenized: Path) -> dict[str, Any]:
@@ -41,9 +45,10 @@ def run_levers(params: Params, params_file: Path, tokenized: Path) -> list[dict[
     dataset = load_tokenized(tokenized)
     tokenizer = load_data_tokenizer(tokenized)
     results = []
-    for name, variant in variants(params).items():
+    candidates = {f"{KERNELS}{name}": params for name in KERNEL_CANDIDATES}
+    for name, variant in {**variants(params), **candidates}.items():
         print(f"levers: {name}", flush=True)
-        if needs_own_process(name):
+        if name.startswith(KERNELS) or needs_own_process(params, variant):
             results.append({"lever": name, **in_own_process(name, params_file, tokenized)})
             continue
         apply_runtime(variant.runtime)
@@ -79,7 +84,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(args.params)
     params = dataclasses.replace(params, runtime=dataclasses.replace(params.runtime, deterministic=True))
     if args.variant:
-        variant = variants(params)[args.variant]
+        variant = variants(params).get(args.variant, params)
+        if args.variant.startswith(KERNELS):  # the candidate's variables instead of portable's
+            os.environ.update(KERNEL_CANDIDATES[args.variant.removeprefix(KERNELS)])
+            variant = dataclasses.replace(params, runtime=dataclasses.replace(params.runtime, portable=False))
         apply_runtime(variant.runtime)
         measured = measure_training(variant, load_tokenized(args.tokenized), load_data_tokenizer(args.tokenized))
         print(json.dumps(measured))

@@ -26,6 +26,7 @@ from sentibench.checks.workspace import (
     copy_repo,
     describe_difference,
     emulator_bin,
+    lock_outputs,
     pipeline_env,
     run_pipeline,
     value_differences,
@@ -35,7 +36,6 @@ from sentibench.core.contract import (
     CHECKPOINTS,
     COMPLETE_MARKER,
     ENV,
-    NONDETERMINISTIC_OUTPUTS,
     QUALITY_OUTPUTS,
     TRAIN_TIMING,
 )
@@ -112,18 +112,6 @@ def file_differences(name: str, a: Path, b: Path) -> list[str]:
     return [f"{name}: bytes differ"]
 
 
-def _lock_outputs(repo: Path) -> dict[str, str]:
-    from ruamel.yaml import YAML
-
-    lock = YAML(typ="safe", pure=True).load((repo / "dvc.lock").read_text())
-    return {
-        f"{stage}: {out['path']}": out.get("md5", "")
-        for stage, entry in lock.get("stages", {}).items()
-        for out in entry.get("outs", [])
-        if out["path"] not in {p.as_posix() for p in NONDETERMINISTIC_OUTPUTS}
-    }
-
-
 def compare_runs(a: Path, b: Path) -> tuple[int, list[str]]:
     """Compare every quality output of two runs; return how many files matched and the differences."""
     differences: list[str] = []
@@ -141,7 +129,7 @@ def compare_runs(a: Path, b: Path) -> tuple[int, list[str]]:
         for name, x, y in pairs:
             compared += 1
             differences += file_differences(name, x, y)
-    lock_a, lock_b = _lock_outputs(a), _lock_outputs(b)
+    lock_a, lock_b = (lock_outputs((run / "dvc.lock").read_text(encoding="utf-8")) for run in (a, b))
     for key in sorted(set(lock_a) | set(lock_b)):
         if lock_a.get(key) != lock_b.get(key):
             differences.append(f"dvc.lock: {key}: md5 {lock_a.get(key)} vs {lock_b.get(key)}")

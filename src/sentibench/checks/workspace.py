@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sentibench.core.contract import RAW_DATA, RUN_OUTPUTS
+from sentibench.core.contract import NONDETERMINISTIC_OUTPUTS, RAW_DATA, RUN_OUTPUTS
 from sentibench.core.errors import UserError
 from sentibench.core.git import git_output
 from sentibench.core.profile import apply_profile, overlay_params
@@ -53,6 +53,20 @@ def copy_repo(
     git_output(dest, "init", "-q")
     git_output(dest, "add", "-A")
     git_output(dest, *identity, "commit", "-qm", "repro-check copy")
+
+
+def lock_outputs(lock_text: str) -> dict[str, str]:
+    """The md5 of every output in a dvc.lock, keyed "stage: path", except those that differ run to run."""
+    from ruamel.yaml import YAML
+
+    lock = YAML(typ="safe", pure=True).load(lock_text) or {}
+    skipped = {p.as_posix() for p in NONDETERMINISTIC_OUTPUTS}
+    return {
+        f"{stage}: {out['path']}": out.get("md5", "")
+        for stage, entry in (lock.get("stages") or {}).items()
+        for out in entry.get("outs", [])
+        if out["path"] not in skipped
+    }
 
 
 def pipeline_env(emulator: Path | None = None) -> dict[str, str]:

@@ -100,8 +100,12 @@ def check_writable(*targets: str | os.PathLike[str]) -> None:
 
 def write_json(target: str | os.PathLike[str], data: Any) -> None:
     """Write `data` as stable, human-readable JSON (sorted keys, UTF-8, trailing newline)."""
+    write_text(target, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def write_text(target: str | os.PathLike[str], text: str) -> None:
     with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_csv(target: str | os.PathLike[str], records: list[dict[str, Any]]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from sentibench.core.errors import UserError
 
 PARAMS = Path("params.yaml")
+GOLDEN = Path("golden")  # golden/PROFILE.json: a profile's output hashes as recorded on some machine (`verify`)
 RAW_DATA = Path("data/raw")  # where a files or disk source lives, so that prepare depends on its content
 
 # Artifacts, by the stage that writes them.

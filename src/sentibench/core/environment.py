@@ -35,6 +35,14 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+def mkl_version() -> str | None:
+    """The MKL build torch links (its GEMMs' kernels and CNR branches are MKL's): from torch's build summary."""
+    import torch
+
+    match = re.search(r"Math Kernel Library Version ([\d.]+)\S* Build (\d+)", torch.__config__.show())
+    return f"{match.group(1)} (build {match.group(2)})" if match else None
+
+
 def onednn_isa() -> str | None:
     """The ISA oneDNN dispatches to, as its verbose mode reports it (read in a child process)."""
     env = {**os.environ, "ONEDNN_VERBOSE": "1"}
@@ -112,6 +120,7 @@ def environment(runtime: RuntimeParams, repo: Path = Path()) -> dict[str, Any]:
             "version": torch.__version__,
             "cuda": torch.version.cuda,
             "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+            "mkl": mkl_version(),
         },
         "cpu": {
             "model": cpu_model(),

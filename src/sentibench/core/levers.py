@@ -60,16 +60,22 @@ def trainer_arguments(params: Params) -> dict[str, Any]:
     return out
 
 
-def needs_own_process(name: str) -> bool:
-    """Whether the variant named `name` by `variants` must be measured in a process of its own."""
-    return any(name.startswith(f"{lever.key}: ") for lever in LEVERS if lever.own_process)
+def needs_own_process(params: Params, variant: Params) -> bool:
+    """Whether `variant` must be measured in a process of its own: it sets a lever torch reads when it loads
+    to another value than `params`, the configuration of the measuring process."""
+    return any(value(params, lever.key) != value(variant, lever.key) for lever in LEVERS if lever.own_process)
 
 
 def variants(params: Params) -> dict[str, Params]:
-    """The configuration itself, then one variant per lever value it does not use, each changing one lever."""
+    """The configuration itself, then one variant per lever value it does not use, each changing one lever
+    (bf16 also turns portable off: bf16 is a lever of native kernels only, see params.py)."""
     out = {"current params": params}
     for lever in LEVERS:
         for trial in lever.trials:
             if trial != value(params, lever.key):
-                out[f"{lever.key}: {trial}"] = with_value(params, lever.key, trial)
+                variant = with_value(params, lever.key, trial)
+                name = f"{lever.key}: {trial}"
+                if variant.train.bf16 and variant.runtime.portable:
+                    variant, name = with_value(variant, "runtime.portable", False), f"{name} (portable off)"
+                out[name] = variant
     return out

@@ -9,6 +9,7 @@ YAML is read as YAML 1.2 (ruamel, as DVC does), so `1e-4` is a number, not a str
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -146,7 +147,9 @@ class TrainParams:
     learning_rate: float = option(1e-3, "peak learning rate")
     weight_decay: float = option(0.01, "AdamW weight decay")
     warmup_steps: int = option(100, "linear warm-up steps")
-    lr_scheduler: str = option("linear", "Transformers scheduler name")
+    lr_scheduler: Literal[
+        "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt"
+    ] = option("linear", "Transformers scheduler name (those that need no further arguments)")
     batch_size: int = option(32, "training rows per step and process")
     eval_batch_size: int = option(64, "rows per evaluation batch")
     eval_steps: int = option(200, "evaluate on validation every N steps (never changes the weights)")
@@ -212,9 +215,10 @@ class RuntimeParams:
     threads: int = option(2, "set explicitly: 1 and 2 threads give different weights")
     deterministic: bool = option(True, "false: faster on CUDA, but reruns may differ")
     portable: bool = option(
-        False,
-        "true: AVX2 kernels and MKL_CBWR=COMPATIBLE, for identical bytes across CPU generations; trains at about "
-        "0.6x the speed (MKL's compatible path; docs/results.md)",
+        True,
+        "true: AVX2 kernels, MKL_CBWR=COMPATIBLE and the fused optimizer, for the same bytes on every x86-64 CPU "
+        "with AVX2 (docs/reproducibility.md); false: the CPU's fastest kernels, bytes only on the same CPU model "
+        "(portable trains at about 0.6x their speed, docs/results.md)",
     )
 
     def validate(self) -> None:
@@ -257,6 +261,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     base = origin or hint
     if base is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if base is float and isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"{key} must be a finite number; got {value!r}")
     if base is int and isinstance(value, bool):
         raise UserError(f"{key} must be an integer; got {value!r}")
     if not isinstance(value, base):
@@ -291,6 +297,11 @@ def parse_params(raw: Any) -> Params:
     params = _build(Params, raw, "")
     for section in dataclasses.fields(Params):
         getattr(params, section.name).validate()
+    if params.train.bf16 and params.runtime.portable:
+        raise UserError(
+            "train.bf16: true needs runtime.portable: false: bf16 kernels differ by CPU (AMX, AVX512-BF16, none), "
+            "so no bytes are portable, and AVX2 has no bf16 instructions (0.08x the speed, docs/results.md)"
+        )
     return params
 
 

@@ -2,12 +2,13 @@
 
 Measured with torch 2.13.0 on the CPU: reruns are byte-identical only with the same intra-op
 thread count and the same kernels, and AVX2 kernels give other weights than AVX-512 ones. So
-the thread count is always set from params, and `portable` pins the kernels through ATen's,
-oneDNN's and MKL's variables. MKL ignores the first two: it picks its GEMM and vector-math kernels
-by the CPU it sees, so `MKL_CBWR=COMPATIBLE` (conditional numerical reproducibility) is what makes
-its results the same on every x86 CPU (docs/reproducibility.md has the measurements). All three
-are read once, when torch loads: `apply_runtime` must run before the first `import torch` of the
-process (every stage calls it first thing).
+the thread count is always set from params, and `portable` (the default) pins the kernels through
+ATen's, oneDNN's and MKL's variables. MKL ignores the first two: it picks its GEMM and vector-math
+kernels by the CPU it sees, and of its conditional-numerical-reproducibility branches only
+`COMPATIBLE` (and `AUTO`, which is no pinning) exists on every vendor's CPU: `MKL_CBWR=AVX2` means
+`AUTO` on AMD. So `MKL_CBWR=COMPATIBLE` is what makes MKL's results the same on every x86 CPU
+(docs/reproducibility.md has the measurements). All three are read once, when torch loads:
+`apply_runtime` must run before the first `import torch` of the process (every stage calls it first).
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from typing import Any
 from sentibench.core.errors import UserError
 from sentibench.core.params import RuntimeParams
 
-PORTABLE_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "COMPATIBLE"}
+AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+PORTABLE_ENV = {**AVX2_ENV, "MKL_CBWR": "COMPATIBLE"}
+# Cheaper pinnings that `sentibench levers` measures beside portable's (docs/results.md has which gave the
+# same bytes on other CPUs): MKL's AVX2 branch (exists on Intel only), and MKL's own dispatch capped at AVX2.
+KERNEL_CANDIDATES = {
+    "MKL_CBWR=AVX2": {**AVX2_ENV, "MKL_CBWR": "AVX2"},
+    "MKL_ENABLE_INSTRUCTIONS=AVX2": {**AVX2_ENV, "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+}
 EMULATOR = "SENTIBENCH_EMULATOR"  # set by `repro-check --emulate-cpu`: the command line the stages run under
 CUBLAS_WORKSPACE = ":4096:8"
 

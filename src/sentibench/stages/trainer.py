@@ -52,6 +52,9 @@ def training_arguments(params: Params, output_dir: Path, **overrides: Any) -> An
         # launch, and shrink the cuBLAS workspace to 128 KiB; its seeding is the same as set_seed's.
         full_determinism=False,
         report_to="none",
+        # Pinned, not left to the version's default: portable bytes rely on it. The for-loop AdamW computes
+        # float32 sqrt with a kernel that is 1 ULP off on some CPUs; the fused one does not call it.
+        optim="adamw_torch_fused",
         **trainer_arguments(params),
     )
     return TrainingArguments(**{**arguments, **overrides})
