@@ -4,6 +4,8 @@ import dataclasses
 import itertools
 import json
 
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import BertConfig
@@ -121,7 +123,8 @@ def test_levers_each_change_one_thing(tmp_path):
     assert found["runtime.threads: 1"].runtime.threads == 1
     for name, variant in found.items():
         changed = [k for k in lever_values(params) if lever_values(variant)[k] != lever_values(params)[k]]
-        assert len(changed) == (0 if name == "current params" else 1), name
+        expected = 0 if name == "current params" else 2 if name.endswith("(portable off)") else 1
+        assert len(changed) == expected, name  # bf16 turns portable off too: a lever of native kernels only
     results = [
         {
             "lever": "default",
@@ -156,7 +159,11 @@ def test_a_lever_read_when_torch_loads_is_measured_in_its_own_process(tiny_run, 
     assert not named["train.bf16: True (portable off)"].runtime.portable
     measured = in_own_process("runtime.portable: False", params_file, tiny_run / "tokenized")
     assert measured["measured_steps"] == QUICK["measure_steps"] and measured["samples_per_second"]["median"] > 0
+    assert "MKL_CBWR" not in measured["kernels"]  # native: none of this process's portable variables leak in
+    if "avx512f" in Path("/proc/cpuinfo").read_text().split():
+        assert measured["kernels"].startswith("ATen AVX512")
     candidate = in_own_process("kernels: MKL_CBWR=AVX2", params_file, tiny_run / "tokenized")
     assert candidate["measured_steps"] == QUICK["measure_steps"]
+    assert candidate["kernels"] == "ATen AVX2, MKL_CBWR=AVX2"
     with pytest.raises(UserError, match=r"measuring 'runtime\.portable: False' in its own process failed"):
         in_own_process("runtime.portable: False", params_file, tmp_path / "nothing-here")

@@ -137,7 +137,11 @@ def test_env_json_has_every_field_and_tracks_dirtiness(tmp_path):
     assert all(env["packages"][name] for name in ("torch", "transformers", "datasets", "evaluate", "dvc"))
     assert set(env["torch_build"]) == {"version", "cuda", "cudnn", "mkl"}
     assert env["torch_build"]["mkl"]  # the MKL build torch links: its kernels and CNR branches
-    assert {"model", "cores", "threads", "aten_capability", "onednn_isa"} <= set(env["cpu"])
+    assert {"model", "vendor", "family_model", "isa", "cores", "threads", "aten_capability", "onednn_isa"} <= set(
+        env["cpu"]
+    )
+    if platform.machine() == "x86_64":
+        assert env["cpu"]["vendor"] in ("GenuineIntel", "AuthenticAMD") and "avx2" in env["cpu"]["isa"]
     assert env["cpu"]["onednn_isa"]  # oneDNN reported the ISA it dispatches to
     assert env["runtime"] == {"deterministic": True, "portable": True, "threads": 2}
     assert {"in_container", "image_id"} <= set(env["container"])
@@ -311,8 +315,13 @@ def test_a_kill_point_kills_there_and_the_next_write_cleans_up(tmp_path):
 
 
 def test_a_portable_copy_sets_only_runtime_portable(tmp_path):
-    workspace.copy_repo(REPO, tmp_path / "copy", profile="ci", portable=True)
-    workspace.copy_repo(REPO, tmp_path / "plain", profile="ci")
+    from sentibench.core.profile import overlay_params
+
+    source = tmp_path / "source"  # a checkout whose params turned portable off
+    workspace.copy_repo(REPO, source, profile=None)
+    (source / "params.yaml").write_text(overlay_params(source / "params.yaml", {"runtime": {"portable": False}}))
+    workspace.copy_repo(source, tmp_path / "copy", profile="ci", portable=True)
+    workspace.copy_repo(source, tmp_path / "plain", profile="ci")
     portable, plain = (load_params(tmp_path / name / "params.yaml") for name in ("copy", "plain"))
     assert portable.runtime.portable and not plain.runtime.portable
     assert dataclasses.replace(portable, runtime=plain.runtime) == plain

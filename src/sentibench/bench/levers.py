@@ -24,35 +24,45 @@ from sentibench.core.contract import PARAMS, TOKENIZED, load_data_tokenizer, loa
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.levers import needs_own_process, variants
 from sentibench.core.params import Params, load_params
-from sentibench.core.runtime import KERNEL_CANDIDATES, apply_runtime
+from sentibench.core.runtime import KERNEL_CANDIDATES, KERNEL_VARIABLES, apply_runtime, kernels_in_use
 from sentibench.core.tables import render_table
 
 KERNELS = "kernels: "  # a variant name's prefix for a candidate kernel pinning
 
 
 def in_own_process(name: str, params_file: Path, tokenized: Path) -> dict[str, Any]:
-    """Measure one variant in a child process (a lever read when torch loads, such as runtime.portable)."""
+    """Measure one variant in a child process (a lever read when torch loads, such as runtime.portable). The
+    child starts without this process's kernel variables: it sets those its variant asks for, and no others."""
     command = [sys.executable, "-m", "sentibench.bench.levers", "--params", str(params_file)]
     command += ["--tokenized", str(tokenized), "--variant", name]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    env = {k: v for k, v in os.environ.items() if k not in KERNEL_VARIABLES}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise UserError(f"levers: measuring {name!r} in its own process failed: {last}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_levers(params: Params, params_file: Path, tokenized: Path) -> list[dict[str, Any]]:
+def run_levers(
+    params: Params, params_file: Path, tokenized: Path, only: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Every variant (or those whose names start with one of `only`, beside the current params), measured in turn."""
     dataset = load_tokenized(tokenized)
     tokenizer = load_data_tokenizer(tokenized)
     results = []
     candidates = {f"{KERNELS}{name}": params for name in KERNEL_CANDIDATES}
-    for name, variant in {**variants(params), **candidates}.items():
+    chosen = {
+        name: variant
+        for name, variant in {**variants(params), **candidates}.items()
+        if name == "current params" or not only or name.startswith(tuple(only))
+    }
+    for name, variant in chosen.items():
         print(f"levers: {name}", flush=True)
         if name.startswith(KERNELS) or needs_own_process(params, variant):
             results.append({"lever": name, **in_own_process(name, params_file, tokenized)})
             continue
         apply_runtime(variant.runtime)
-        results.append({"lever": name, **measure_training(variant, dataset, tokenizer)})
+        results.append({"lever": name, **measure_training(variant, dataset, tokenizer), "kernels": kernels_in_use()})
     apply_runtime(params.runtime)
     return results
 
@@ -67,10 +77,11 @@ def table(results: list[dict[str, Any]], fmt: str) -> str:
             f"{r['tokens_per_second']['median'] / base['tokens_per_second']['median']:.2f}x",
             f"{r['padding_efficiency']:.1%}",
             "no" if r["weights_sha256"] == base["weights_sha256"] else "yes",
+            r.get("kernels", ""),
         ]
         for r in results
     ]
-    headers = ["lever", "samples/s", "tokens/s", "vs default", "padding efficiency", "changes weights"]
+    headers = ["lever", "samples/s", "tokens/s", "vs default", "padding efficiency", "changes weights", "kernels"]
     return render_table(headers, rows, fmt)
 
 
@@ -79,6 +90,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--params", type=Path, default=PARAMS)
     parser.add_argument("--tokenized", type=Path, default=TOKENIZED)
     parser.add_argument("--format", choices=("text", "md"), default="text")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="measure only the levers whose names start with this (repeatable; e.g. runtime.portable, kernels)",
+    )
     parser.add_argument("--variant", help=argparse.SUPPRESS)  # one variant, as JSON: run_levers' child process
     args = parser.parse_args(argv)
     params = load_params(args.params)
@@ -90,10 +108,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             variant = dataclasses.replace(params, runtime=dataclasses.replace(params.runtime, portable=False))
         apply_runtime(variant.runtime)
         measured = measure_training(variant, load_tokenized(args.tokenized), load_data_tokenizer(args.tokenized))
-        print(json.dumps(measured))
+        print(json.dumps({**measured, "kernels": kernels_in_use()}))
         return
     apply_runtime(params.runtime)
-    print(table(run_levers(params, args.params, args.tokenized), args.format))
+    print(table(run_levers(params, args.params, args.tokenized, args.only), args.format))
 
 
 if __name__ == "__main__":

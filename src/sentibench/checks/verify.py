@@ -163,8 +163,9 @@ def machine_line(env: dict[str, Any] | None) -> str:
     cpu, build = env.get("cpu", {}), env.get("torch_build", {})
     emulated = f" emulated by `{cpu['emulator']}`" if cpu.get("emulator") else ""
     gpu = f", GPU {env['gpu']['name']}" if env.get("gpu") else ""
+    isa = "/".join(cpu.get("isa") or []) or "ISA not recorded"
     return (
-        f"{cpu.get('model')} ({cpu.get('machine')}){emulated}{gpu}; ATen {cpu.get('aten_capability')}, "
+        f"{cpu.get('model')} ({cpu.get('vendor')}, {cpu.get('machine')}, {isa}){emulated}{gpu}; ATen {cpu.get('aten_capability')}, "
         f"oneDNN {cpu.get('onednn_isa')}, MKL_CBWR {cpu.get('mkl_cbwr')}, {cpu.get('threads')} threads; "
         f"torch {build.get('version')}, MKL {build.get('mkl')}; portable {env.get('runtime', {}).get('portable')}"
     )
