@@ -19,7 +19,7 @@ from typing import Any
 from sentibench.core.contract import RUN_OUTPUTS
 from sentibench.core.git import git
 from sentibench.core.params import RuntimeParams
-from sentibench.core.runtime import EMULATOR, cpu_model
+from sentibench.core.runtime import EMULATOR, cpu_identity, cpu_model
 
 PACKAGES = ("torch", "transformers", "datasets", "evaluate", "dvc", "dvclive", "tokenizers", "numpy", "scikit-learn")
 _ONEDNN_PROBE = "import torch; torch.ones(8, 8).to_mkldnn()"  # any oneDNN call makes it report its ISA
@@ -124,6 +124,7 @@ def environment(runtime: RuntimeParams, repo: Path = Path()) -> dict[str, Any]:
         },
         "cpu": {
             "model": cpu_model(),
+            **cpu_identity(),
             "machine": platform.machine(),
             "cores": os.cpu_count(),
             "usable_cores": affinity,

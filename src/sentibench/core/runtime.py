@@ -30,6 +30,7 @@ KERNEL_CANDIDATES = {
     "MKL_CBWR=AVX2": {**AVX2_ENV, "MKL_CBWR": "AVX2"},
     "MKL_ENABLE_INSTRUCTIONS=AVX2": {**AVX2_ENV, "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
 }
+KERNEL_VARIABLES = sorted({name for pins in (PORTABLE_ENV, *KERNEL_CANDIDATES.values()) for name in pins})
 EMULATOR = "SENTIBENCH_EMULATOR"  # set by `repro-check --emulate-cpu`: the command line the stages run under
 CUBLAS_WORKSPACE = ":4096:8"
 
@@ -53,14 +54,42 @@ def apply_runtime(params: RuntimeParams) -> None:
         torch.backends.cudnn.allow_tf32 = False
 
 
-def cpu_model() -> str:
+def _cpuinfo(field: str) -> str | None:
+    """A field of the first processor in /proc/cpuinfo (the host's, also under user-mode emulation)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.split(":", 1)[0].strip() == field:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_model() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
+
+
+# The instruction-set extensions that decide which kernels a CPU can run (a VM often names its CPU only
+# "Intel Xeon Processor"; these say which generation it behaves as).
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
+
+
+def cpu_identity() -> dict[str, Any]:
+    """Vendor, family/model numbers and the ISA extensions present, as /proc/cpuinfo states them."""
+    flags = set((_cpuinfo("flags") or "").split())
+    return {
+        "vendor": _cpuinfo("vendor_id"),
+        "family_model": f"{_cpuinfo('cpu family')}/{_cpuinfo('model')}",
+        "isa": [flag for flag in ISA_FLAGS if flag in flags],
+    }
+
+
+def kernels_in_use() -> str:
+    """The kernels this process runs, in words: ATen's capability and the MKL variables set."""
+    import torch
+
+    mkl = [f"{name}={os.environ[name]}" for name in KERNEL_VARIABLES if name.startswith("MKL") and name in os.environ]
+    return ", ".join([f"ATen {torch.backends.cpu.get_cpu_capability()}", *mkl])
 
 
 def runtime_info() -> dict[str, Any]:
