@@ -99,7 +99,7 @@ def declared_outputs() -> set[str]:
 
 def test_contract_paths_are_the_pipeline_outputs():
     declared = declared_outputs()
-    inputs = (contract.PARAMS, contract.RAW_DATA, *contract.SCRATCH)
+    inputs = (contract.PARAMS, contract.RAW_DATA, contract.GOLDEN, *contract.SCRATCH)
     artifacts = {
         value.as_posix()
         for name, value in vars(contract).items()

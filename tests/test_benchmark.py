@@ -3,7 +3,6 @@
 import dataclasses
 import itertools
 import json
-
 from pathlib import Path
 
 import pytest
@@ -167,3 +166,16 @@ def test_a_lever_read_when_torch_loads_is_measured_in_its_own_process(tiny_run, 
     assert candidate["kernels"] == "ATen AVX2, MKL_CBWR=AVX2"
     with pytest.raises(UserError, match=r"measuring 'runtime\.portable: False' in its own process failed"):
         in_own_process("runtime.portable: False", params_file, tmp_path / "nothing-here")
+
+
+def test_a_slow_setting_says_so_with_its_measured_factor(monkeypatch):
+    from sentibench.core import runtime
+
+    monkeypatch.setattr(runtime, "cpu_identity", lambda: {"vendor": "AuthenticAMD", "isa": ["avx2", "fma"]})
+    monkeypatch.setattr(runtime.platform, "machine", lambda: "x86_64")
+    [portable] = runtime.slow_lever_notes(portable=True, bf16=False)
+    assert "0.4x-0.6x native speed" in portable and "docs/results.md#portable-by-default" in portable
+    [bf16] = runtime.slow_lever_notes(portable=False, bf16=True)
+    assert "without bf16 instructions" in bf16 and "0.08x" in bf16
+    monkeypatch.setattr(runtime, "cpu_identity", lambda: {"vendor": "GenuineIntel", "isa": ["avx2", "amx_bf16"]})
+    assert runtime.slow_lever_notes(portable=False, bf16=True) == []

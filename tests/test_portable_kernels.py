@@ -19,6 +19,7 @@ import pytest
 
 from conftest import REPO
 from sentibench.core.runtime import KERNEL_VARIABLES, PORTABLE_ENV
+
 pytestmark = pytest.mark.skipif(platform.machine() != "x86_64", reason="AVX2 and qemu-x86_64 are x86-64 only")
 
 

@@ -43,9 +43,7 @@ def in_own_process(name: str, params_file: Path, tokenized: Path) -> dict[str, A
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_levers(
-    params: Params, params_file: Path, tokenized: Path, only: Sequence[str] = ()
-) -> list[dict[str, Any]]:
+def run_levers(params: Params, params_file: Path, tokenized: Path, only: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Every variant (or those whose names start with one of `only`, beside the current params), measured in turn."""
     dataset = load_tokenized(tokenized)
     tokenizer = load_data_tokenizer(tokenized)

@@ -165,8 +165,9 @@ def machine_line(env: dict[str, Any] | None) -> str:
     gpu = f", GPU {env['gpu']['name']}" if env.get("gpu") else ""
     isa = "/".join(cpu.get("isa") or []) or "ISA not recorded"
     return (
-        f"{cpu.get('model')} ({cpu.get('vendor')}, {cpu.get('machine')}, {isa}){emulated}{gpu}; ATen {cpu.get('aten_capability')}, "
-        f"oneDNN {cpu.get('onednn_isa')}, MKL_CBWR {cpu.get('mkl_cbwr')}, {cpu.get('threads')} threads; "
+        f"{cpu.get('model')} ({cpu.get('vendor')}, {cpu.get('machine')}, {isa}){emulated}{gpu}; "
+        f"ATen {cpu.get('aten_capability')}, oneDNN {cpu.get('onednn_isa')}, MKL_CBWR {cpu.get('mkl_cbwr')}, "
+        f"{cpu.get('threads')} threads; "
         f"torch {build.get('version')}, MKL {build.get('mkl')}; portable {env.get('runtime', {}).get('portable')}"
     )
 

@@ -218,7 +218,7 @@ class RuntimeParams:
         True,
         "true: AVX2 kernels, MKL_CBWR=COMPATIBLE and the fused optimizer, for the same bytes on every x86-64 CPU "
         "with AVX2 (docs/reproducibility.md); false: the CPU's fastest kernels, bytes only on the same CPU model "
-        "(portable trains at about 0.6x their speed, docs/results.md)",
+        "(portable trains at 0.4x-0.6x their speed: MKL's compatible GEMMs; docs/results.md)",
     )
 
     def validate(self) -> None:

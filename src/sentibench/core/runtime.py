@@ -92,6 +92,21 @@ def kernels_in_use() -> str:
     return ", ".join([f"ATen {torch.backends.cpu.get_cpu_capability()}", *mkl])
 
 
+def slow_lever_notes(portable: bool, bf16: bool) -> list[str]:
+    """One line for each setting known to slow training on this CPU, with its measured factor."""
+    notes = []
+    if portable:
+        notes.append(
+            "runtime.portable: true (the default) trains at 0.4x-0.6x native speed, for the same bytes on every "
+            "x86-64 CPU (docs/results.md#portable-by-default); runtime.portable: false is faster, bytes on this "
+            "CPU only"
+        )
+    isa = cpu_identity()["isa"]
+    if bf16 and platform.machine() == "x86_64" and not {"avx512_bf16", "amx_bf16"} & set(isa):
+        notes.append("train.bf16: true on a CPU without bf16 instructions trains at about 0.08x (docs/results.md)")
+    return notes
+
+
 def runtime_info() -> dict[str, Any]:
     """The short form recorded beside timings: device, threads, CPU and the kernels torch uses."""
     import torch

@@ -10,11 +10,13 @@ Two things differ from a plain `Trainer`, both so that a number means what it sa
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from sentibench.core.levers import trainer_arguments
 from sentibench.core.params import Params
+from sentibench.core.runtime import slow_lever_notes
 from sentibench.stages.batching import BucketSampler
 
 
@@ -64,6 +66,10 @@ def build_trainer(params: Params, **kwargs: Any) -> Any:
     """A `Trainer` with the sampler `train.sampler` names and evaluation that leaves the RNG alone."""
     import torch
     from transformers import Trainer
+
+    if not torch.cuda.is_available():
+        for note in slow_lever_notes(params.runtime.portable, params.train.bf16):
+            print(f"note: {note}", file=sys.stderr, flush=True)
 
     class SentibenchTrainer(Trainer):
         def _get_train_sampler(self, train_dataset: Any = None) -> Any:
