@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from sentibench.core.contract import COMPLETE_MARKER
 from sentibench.core.environment import environment
 from sentibench.core.errors import UserError
 from sentibench.core.params import RuntimeParams, load_params
-from sentibench.core.runtime import EMULATOR, apply_runtime
+from sentibench.core.runtime import EMULATOR, KERNEL_VARIABLES, PORTABLE_ENV, apply_runtime
 from sentibench.stages import checkpoints
 from sentibench.stages import train as train_stage
 
@@ -155,15 +156,25 @@ def test_env_json_has_every_field_and_tracks_dirtiness(tmp_path):
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="AVX2 exists only on x86-64")
 def test_portable_mode_pins_avx2_kernels():
-    code = (
+    """apply_runtime's pinning reaches the kernels, not only the environment: a step computed after it has the
+    bytes of a process started with the variables set, and (on an AVX-512 CPU) not those of native kernels."""
+    step = "import json; from sentibench.checks.kernels import fingerprint; print(json.dumps(fingerprint('ci')))"
+    pinned = (
         "from sentibench.core.params import RuntimeParams; from sentibench.core.runtime import apply_runtime; "
-        "apply_runtime(RuntimeParams(portable=True)); import os, torch; "
-        "print(torch.backends.cpu.get_cpu_capability(), os.environ['MKL_CBWR'])"
+        "apply_runtime(RuntimeParams(portable=True)); import torch; print(torch.backends.cpu.get_cpu_capability()); "
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    env.pop("ATEN_CPU_CAPABILITY", None)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["AVX2", "COMPATIBLE"]  # MKL picks kernels by the CPU unless CBWR pins them
+    clean = {k: v for k, v in os.environ.items() if k not in KERNEL_VARIABLES}
+    clean["PYTHONPATH"] = str(REPO / "src")
+
+    def run(code, env):
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+
+    capability, applied = run(pinned + step, clean).split("\n", 1)
+    assert capability == "AVX2"
+    threads = "import torch; torch.set_num_threads(2); "
+    assert json.loads(applied) == json.loads(run(threads + step, {**clean, **PORTABLE_ENV}))
+    if "avx512f" in (Path("/proc/cpuinfo").read_text().split()):
+        assert json.loads(applied) != json.loads(run(threads + step, clean))
 
 
 @pytest.fixture
@@ -312,6 +323,33 @@ def test_a_kill_point_kills_there_and_the_next_write_cleans_up(tmp_path):
     env["SENTIBENCH_KILL_AT"] = "main:write-other.json"  # another point: this run is not killed
     assert subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, check=False).returncode == 0
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_a_kill_point_counts_only_when_the_stage_died_there(tmp_path, monkeypatch):
+    """A `dvc repro` that fails for another reason (here: a stage that exits 1) is not a kill."""
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake_dvc = bin_dir / "dvc"  # kills itself at its point as a stage would, or fails, or finishes
+    fake_dvc.write_text(
+        f"#!{sys.executable}\n"
+        "import os, sys\n"
+        "sys.path.insert(0, os.environ['SRC'])\n"
+        "from sentibench.core import faults\n"
+        "if os.environ.get('FAIL_INSTEAD') == os.environ.get(faults.VARIABLE): sys.exit(1)\n"
+        "faults.stage_name = lambda: 'train'\n"
+        "faults.maybe_kill('load')\n"
+    )
+    fake_dvc.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SRC": str(REPO / "src")}
+    monkeypatch.setattr(reprocheck, "pipeline_env", lambda: {**env, "FAIL_INSTEAD": "prepare:load"})
+    monkeypatch.setattr(reprocheck, "run_pipeline", lambda *args: None)
+    problems = reprocheck.run_kill_chain(copy, tmp_path / "killed.log", ["train:load", "prepare:load", "train:x"])
+    assert problems == [
+        "kill point prepare:load: dvc repro failed (exit 1) without being killed there",
+        "kill point train:x was never reached (dvc repro finished)",
+    ]
 
 
 def test_a_portable_copy_sets_only_runtime_portable(tmp_path):

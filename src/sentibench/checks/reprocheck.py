@@ -40,7 +40,7 @@ from sentibench.core.contract import (
     TRAIN_TIMING,
 )
 from sentibench.core.errors import UserError, run_cli
-from sentibench.core.faults import VARIABLE
+from sentibench.core.faults import RECORD, VARIABLE
 
 
 def kill_after_first_checkpoint(repo: Path, log: Path, timeout: float = 1800) -> int:
@@ -157,18 +157,26 @@ STRAY = re.compile(r"^\..+\.(tmp|old)$")
 
 def run_kill_chain(copy: Path, log: Path, chain: Sequence[str]) -> list[str]:
     """Kill `dvc repro` at each point of `chain` in turn, then let it finish; return the problems seen
-    (a point never reached, a run that failed otherwise, temporary files left behind)."""
+    (a point never reached, a run that failed otherwise, temporary files left behind). A point counts as
+    reached only when the stage wrote it to the kill record and then died: a run that failed for another
+    reason is a problem, not a kill."""
     problems = []
+    record = log.with_name(f"{log.stem}-kills.txt")
     for point in chain:
-        env = {**pipeline_env(), VARIABLE: point}
+        record.unlink(missing_ok=True)
+        env = {**pipeline_env(), VARIABLE: point, RECORD: str(record)}
         with log.open("a") as out:
             print(f"== kill at {point}", file=out, flush=True)
             done = subprocess.run(
                 ["dvc", "repro"], cwd=copy, env=env, stdout=out, stderr=subprocess.STDOUT, check=False
             )
+        killed = record.is_file() and record.read_text(encoding="utf-8").split() == [point]
         if done.returncode == 0:
             problems.append(f"kill point {point} was never reached (dvc repro finished)")
-        print(f"repro-check: kill-anywhere: killed at {point}" if done.returncode else "", flush=True)
+        elif not killed:
+            problems.append(f"kill point {point}: dvc repro failed (exit {done.returncode}) without being killed there")
+        else:
+            print(f"repro-check: kill-anywhere: killed at {point}", flush=True)
     run_pipeline(copy, log)
     stray = sorted(
         p.relative_to(copy).as_posix() for p in copy.rglob(".*") if STRAY.match(p.name) and ".git" not in p.parts

@@ -4,7 +4,9 @@
 `<stage>:load` (params read), `<stage>:step-<n>` (after a training step), `<stage>:write-<name>`
 (an output's content is complete, not yet renamed into place) and `<stage>:swap-<name>` (between
 the two renames of a folder output). Unset, as in every normal run, nothing happens.
-`sentibench repro-check --kill-anywhere` walks a chain of them through one pipeline.
+`sentibench repro-check --kill-anywhere` walks a chain of them through one pipeline; with
+`SENTIBENCH_KILL_RECORD=FILE` the process writes the point into FILE just before it kills itself, so the
+check counts a point as reached only when the process died there, not when it failed some other way.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 from typing import Any
 
 VARIABLE = "SENTIBENCH_KILL_AT"
+RECORD = "SENTIBENCH_KILL_RECORD"
 
 
 def stage_name() -> str:
@@ -27,6 +30,10 @@ def maybe_kill(event: str) -> None:
     wanted = os.environ.get(VARIABLE)
     if wanted and wanted == f"{stage_name()}:{event}":
         sys.stdout.flush()
+        record = os.environ.get(RECORD)
+        if record:
+            with open(record, "a", encoding="utf-8") as out:
+                out.write(f"{wanted}\n")
         os.kill(os.getpid(), signal.SIGKILL)
 
 
