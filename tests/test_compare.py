@@ -87,6 +87,26 @@ def test_timings_from_other_environments_are_not_comparable(repo):
     assert rows["eval.accuracy"]["verdict"] == "same"  # quality stays comparable
 
 
+def test_every_timing_is_judged_against_the_environment_it_was_measured_in(repo):
+    """Benchmark numbers against the benchmark's own environment, with or without a tolerance; the train
+    stage's environment does not speak for them."""
+    repo.write("metrics/throughput.json", {"training": {"samples_per_second": {"p90": 300.0}}})
+    repo.write("results/benchmark_env.json", ENV)
+    repo.write("metrics/pretrain_timing.json", {"pretrain_runtime_s": 10.0})
+    repo.write("dvc.yaml", DVC_YAML + "      - metrics/throughput.json\n      - metrics/pretrain_timing.json\n")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "benchmarked")
+    repo.write("results/benchmark_env.json", {**ENV, "cpu": {**ENV["cpu"], "model": "Xeon"}})
+    repo.write("metrics/throughput.json", {"training": {"samples_per_second": {"p90": 200.0}}})
+    repo.write("metrics/pretrain_timing.json", {"pretrain_runtime_s": 20.0})
+    rows = _rows(repo, "HEAD", "workspace")
+    throughput = rows["throughput.training.samples_per_second.p90"]
+    assert throughput["verdict"] == "not comparable" and "cpu.model EPYC vs Xeon" in throughput["tolerance"]
+    assert rows["pretrain_timing.pretrain_runtime_s"]["verdict"] == "changed"  # same train env: judged, no direction
+    repo.write("metrics/env.json", {**ENV, "cpu": {**ENV["cpu"], "threads": 1}})
+    assert _rows(repo, "HEAD", "workspace")["pretrain_timing.pretrain_runtime_s"]["verdict"] == "not comparable"
+
+
 def test_report_lists_changed_params_and_fail_on_worse(repo, capsys):
     with pytest.raises(SystemExit) as exit_info:
         compare.main(["HEAD~1", "HEAD", "--repo", str(repo.path), "--fail-on", "worse"])

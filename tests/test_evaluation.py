@@ -2,11 +2,15 @@
 
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import REPO
 from sentibench.core.contract import load_saved
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.params import EvaluateParams
@@ -19,6 +23,22 @@ def test_seed_compute_metrics_example():
 
     eval_pred = EvalPrediction(predictions=np.array([[0, 1], [2, 3], [4, 5], [6, 7]]), label_ids=np.array([1, 1, 0, 1]))
     assert compute_accuracy(eval_pred) == {"accuracy": 0.75}
+
+
+def test_scoring_writes_nothing_into_the_users_home(tmp_path):
+    """evaluate caches modules and metric files under ~/.cache/huggingface unless told otherwise."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "XDG_"))}
+    env.update(HOME=str(home), PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    code = (
+        "import numpy as np; from sentibench.stages.scoring import classification_scores; "
+        "print(classification_scores(np.array([0, 1, 1]), np.array([0, 1, 0]))['accuracy'])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.split()[-1]) == pytest.approx(2 / 3)
+    assert [p.relative_to(home).as_posix() for p in home.rglob("*")] == []
 
 
 def test_macro_scores_weigh_classes_equally():

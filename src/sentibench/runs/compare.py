@@ -45,17 +45,36 @@ def env_mismatch(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str | No
     return "; ".join(diffs) if diffs else None
 
 
-def verdict(a: Any, b: Any, tolerance: Tolerance | None, timing_reason: str | None) -> tuple[str, str]:
-    """The verdict for one metric and the tolerance it was judged with (as text)."""
+# Files whose every number is a timing, and the environment file that says where each was measured.
+TIMING_FILES = {
+    "train_timing": "env",
+    "pretrain_timing": "env",
+    "throughput": "benchmark_env",
+    "speed": "benchmark_env",
+}
+
+
+def timing_reason(name: str, tolerance: Tolerance | None, a: Snapshot, b: Snapshot) -> str | None:
+    """Why metric `name` cannot be compared between these runs: it is a timing (its file is one of
+    TIMING_FILES, or its tolerance says so) and the environments it was measured in differ."""
+    source = TIMING_FILES.get(name.split(".", 1)[0], "env" if tolerance and tolerance.timing else None)
+    if source is None:
+        return None
+    return env_mismatch(getattr(a, source), getattr(b, source))
+
+
+def verdict(a: Any, b: Any, tolerance: Tolerance | None, not_comparable: str | None) -> tuple[str, str]:
+    """The verdict for one metric and the tolerance it was judged with (as text); `not_comparable` is why
+    a timing cannot be judged (other environments), or None."""
     if a is None and b is None:
         return "same", ""  # null on both sides (a GPU field on two CPU runs)
     if a is None or b is None:
         return "not comparable", f"missing in {'A' if a is None else 'B'}"
+    if not_comparable:
+        return "not comparable", not_comparable
     if tolerance is None or not (is_number(a) and is_number(b)):
         return ("same" if a == b else "changed"), ""
     allowed, shown = tolerance.allowed(a), tolerance.shown()
-    if tolerance.timing and timing_reason:
-        return "not comparable", timing_reason
     if abs(b - a) <= allowed:
         return "same", shown
     if tolerance.direction is None:
@@ -66,11 +85,11 @@ def verdict(a: Any, b: Any, tolerance: Tolerance | None, timing_reason: str | No
 
 def compare(a: Snapshot, b: Snapshot, tolerances: dict[str, Tolerance]) -> list[dict[str, Any]]:
     """One row per metric of either side: values, change, tolerance and verdict."""
-    reason = env_mismatch(a.env, b.env)
     rows = []
     for name in sorted(set(a.metrics) | set(b.metrics)):
         x, y = a.metrics.get(name), b.metrics.get(name)
-        judged, tolerance_text = verdict(x, y, tolerances.get(name), reason)
+        tolerance = tolerances.get(name)
+        judged, tolerance_text = verdict(x, y, tolerance, timing_reason(name, tolerance, a, b))
         numeric = is_number(x) and is_number(y)
         rows.append(
             {
@@ -113,7 +132,7 @@ def report(a: Snapshot, b: Snapshot, rows: list[dict[str, Any]], fmt: str, judge
     parts.append(render_table(["metric", "A", "B", "change", "relative", "tolerance", "verdict"], table, fmt))
     if len(shown) < len(rows):
         parts += ["", f"{len(rows) - len(shown)} more metrics without a tolerance are unchanged (--all shows them)."]
-    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("better", "worse", "same", "not comparable")}
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("better", "worse", "changed", "same", "not comparable")}
     parts += ["", ", ".join(f"{n} {v}" for v, n in counts.items())]
     return "\n".join(parts)
 

@@ -16,7 +16,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from sentibench.core.contract import ENV
+from sentibench.core.contract import BENCHMARK_ENV, ENV
 from sentibench.core.errors import UserError
 from sentibench.core.git import git
 from sentibench.core.tables import flatten
@@ -28,12 +28,14 @@ ENV_FILE = ENV.as_posix()
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What one revision says: its label, flattened metrics (`file.key`), params and env fingerprint."""
+    """What one revision says: its label, flattened metrics (`file.key`), params and env fingerprints (the
+    train stage's, and the benchmark's own, which judges the benchmark's timings)."""
 
     label: str
     metrics: dict[str, Any]
     params: dict[str, Any]
     env: dict[str, Any] | None
+    benchmark_env: dict[str, Any] | None = None
 
 
 def resolve(repo: Path, revision: str) -> str:
@@ -120,7 +122,8 @@ def snapshot(repo: Path, revision: str) -> Snapshot:
     except YAMLError:
         raise UserError(f"params.yaml at {revision}: not valid YAML") from None
     env = _load_json(repo, commit, ENV_FILE, revision)
-    return Snapshot(label=revision, metrics=metrics, params=params, env=env)
+    benchmark_env = _load_json(repo, commit, BENCHMARK_ENV.as_posix(), revision)
+    return Snapshot(label=revision, metrics=metrics, params=params, env=env, benchmark_env=benchmark_env)
 
 
 def commits_touching(repo: Path, path: str, count: int) -> list[str]:
