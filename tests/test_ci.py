@@ -48,7 +48,6 @@ def test_every_push_runs_the_tests_and_both_reproducibility_checks():
         "make test",
         ".venv/bin/sentibench verify --profile ci --report /tmp/sentibench-verify",
         ".venv/bin/sentibench repro-check --profile ci --resume --kill-anywhere",
-        ".venv/bin/sentibench repro-check --profile ci --portable --emulate-cpu Haswell",
         "docker/repro-check.sh",
     ]
     ci_run = (REPO / ".ci" / "run").read_text(encoding="utf-8")
