@@ -31,9 +31,9 @@ from ruamel.yaml import YAML
 
 from sentibench.checks.workspace import copy_repo, emulator_bin, lock_outputs, run_pipeline, work_folder
 from sentibench.core.atomic import write_json, write_text
-from sentibench.core.contract import ENV, GOLDEN, PARAMS, QUALITY_OUTPUTS, RUN_OUTPUTS
+from sentibench.core.contract import ENV, GOLDEN, PARAMS, QUALITY_OUTPUTS
 from sentibench.core.errors import UserError, run_cli
-from sentibench.core.git import git, git_output
+from sentibench.core.git import changed_files, git, git_output
 from sentibench.core.profile import apply_profile
 from sentibench.core.tables import flatten, render_table
 from sentibench.runs.compare import compare
@@ -115,13 +115,6 @@ def run_results(copy: Path, source: str) -> Results:
     produced = snapshot(copy, WORKSPACE)
     lock = lock_outputs((copy / "dvc.lock").read_text(encoding="utf-8"))
     return Results(source, lock, quality_metrics(produced.metrics), produced.env, produced.params)
-
-
-def dirty_files(repo: Path) -> list[str]:
-    """Code, params or data that differ from HEAD (the pipeline's own outputs do not count)."""
-    excludes = [f":(exclude){path}" for path in RUN_OUTPUTS]
-    status = git_output(repo, "status", "--porcelain", "--untracked-files=normal", "--", ".", *excludes)
-    return [line[3:] for line in status.splitlines() if line.strip()]
 
 
 # What must match for bytes to be expected, beyond the params: (field in env.json, what it is).
@@ -297,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise UserError("--record needs --profile (the default's golden bytes are dvc.lock) and --why 'reason'")
     if not (repo / PARAMS).is_file():
         raise UserError(f"{repo / PARAMS}: not found; --repo must be a sentibench checkout")
-    dirty = dirty_files(repo)
+    dirty = changed_files(repo) or []
     if dirty and not args.allow_dirty:
         shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
         raise UserError(f"the working tree differs from HEAD ({shown}); commit it, or pass --allow-dirty")

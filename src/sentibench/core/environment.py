@@ -16,8 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sentibench.core.contract import RUN_OUTPUTS
-from sentibench.core.git import git
+from sentibench.core.git import changed_files, git
 from sentibench.core.params import RuntimeParams
 from sentibench.core.runtime import EMULATOR, cpu_identity, cpu_model
 
@@ -67,9 +66,8 @@ def git_state(repo: Path) -> dict[str, Any]:
     head = git(repo, "rev-parse", "HEAD")
     if head.returncode != 0:
         return {"commit": None, "dirty": None}
-    excludes = [f":(exclude){path}" for path in RUN_OUTPUTS]
-    status = git(repo, "status", "--porcelain", "--untracked-files=normal", "--", ".", *excludes)
-    return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None}
+    changed = changed_files(repo)
+    return {"commit": head.stdout.strip(), "dirty": bool(changed) if changed is not None else None}
 
 
 def gpu_info() -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from sentibench.core.contract import RUN_OUTPUTS
 from sentibench.core.errors import UserError
 
 TIMEOUT_S = 120
@@ -29,3 +30,13 @@ def git_output(repo: Path, *args: str) -> str:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise UserError(f"{repo}: git {args[0]} failed: {last}")
     return done.stdout
+
+
+def changed_files(repo: Path) -> list[str] | None:
+    """Code, params or data that differ from HEAD (the pipeline's own outputs do not count); None when git
+    cannot say (not a repository, no git)."""
+    excludes = [f":(exclude){path}" for path in RUN_OUTPUTS]
+    status = git(repo, "status", "--porcelain", "--untracked-files=normal", "--", ".", *excludes)
+    if status.returncode != 0:
+        return None
+    return [line[3:] for line in status.stdout.splitlines() if line.strip()]
