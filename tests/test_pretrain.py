@@ -83,3 +83,64 @@ def test_interrupted_pretraining_ends_identical(tiny_run, tmp_path, interrupt):
     assert resumed == full and resumed["steps"] == 12
     for name in ("model/model.safetensors", "live/plots/metrics/loss.tsv"):
         assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "full" / name).read_bytes(), name
+
+
+class _Steps(TrainerCallback):
+    """Counts the optimizer steps this process really takes."""
+
+    def __init__(self):
+        self.steps = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps += 1
+
+
+def _stage_args(root, params):
+    return [
+        *("--params", str(params), "--tokenized", str(root / "tokenized"), "--out", str(root / "pretrained")),
+        *("--checkpoints", str(root / "ckpt"), "--dvclive", str(root / "live")),
+        *("--metrics", str(root / "m.json"), "--timing", str(root / "t.json")),
+    ]
+
+
+def test_a_finished_pretraining_reruns_instead_of_reloading(tiny_run, tmp_path):
+    params = load_params(write_params(tmp_path / "params.yaml"))
+    tokenized, out = tiny_run / "tokenized", tmp_path / "run"
+    first, steps = stage.pretrain(params, tokenized, out / "ckpt", out / "model", out / "live"), _Steps()
+    again = stage.pretrain(params, tokenized, out / "ckpt", out / "model", out / "live", [steps])
+    assert steps.steps == 12  # not the final checkpoint reloaded in 0 s
+    assert again[0] == first[0] and again[1]["resumed_from_step"] == 0 and again[1]["pretrain_runtime_s"] > 0
+
+
+@pytest.mark.parametrize("change", ["runtime", "code"])
+def test_an_interrupted_pretraining_resumes_only_with_the_same_runtime_and_code(tiny_run, tmp_path, monkeypatch, change):
+    params = load_params(write_params(tmp_path / "params.yaml"))
+    tokenized, out = tiny_run / "tokenized", tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        stage.pretrain(params, tokenized, out / "ckpt", out / "model", out / "live", [_Interrupt()])
+    if change == "runtime":
+        params = load_params(write_params(tmp_path / "params.yaml", {"runtime": {"threads": 1}}))
+    else:
+        monkeypatch.setattr("sentibench.stages.checkpoints.code_digest", lambda: "other code")
+    steps = _Steps()
+    _, timing = stage.pretrain(params, tokenized, out / "ckpt", out / "model", out / "live", [steps])
+    assert steps.steps == 12 and timing["resumed_from_step"] == 0
+
+
+def test_a_skipped_run_leaves_nothing_that_changes_the_next_good_run(tiny_run, tmp_path):
+    good = write_params(tmp_path / "good.yaml")
+    skipped = write_params(tmp_path / "skipped.yaml", {"model": {"source": "local", "name": str(tmp_path)}})
+    for root in (tmp_path / "clean", tmp_path / "after"):
+        root.mkdir()
+        (root / "tokenized").symlink_to(tiny_run / "tokenized")
+    stage.main(_stage_args(tmp_path / "after", skipped))
+    assert (tmp_path / "after" / "live" / SKIPPED_NOTE).is_file()
+    for root in (tmp_path / "clean", tmp_path / "after"):
+        stage.main(_stage_args(root, good))
+
+    def files(root):  # DVCLive's params.yaml names the run's own checkpoints folder
+        live = (p for p in (root / "live").rglob("*") if p.is_file())
+        return {p.relative_to(root).as_posix(): p.read_bytes().replace(bytes(root), b"ROOT") for p in live}
+
+    assert files(tmp_path / "after") == files(tmp_path / "clean")
+    assert (tmp_path / "after" / "m.json").read_bytes() == (tmp_path / "clean" / "m.json").read_bytes()

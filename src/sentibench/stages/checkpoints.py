@@ -23,16 +23,31 @@ CHECKPOINT_FILES = ("trainer_state.json", "model.safetensors", "optimizer.pt", "
 
 def dataset_digest(path: Path) -> str:
     """Hash of the tokenised dataset's files: a checkpoint only resumes on the same data."""
+    return files_digest(path, "*")
+
+
+def code_digest() -> str:
+    """Hash of the package's source: a run resumes only on the code that started it.
+
+    DVC reruns a stage when any of its code deps changed; the whole package is a superset of each
+    stage's deps, so an interrupted run is never continued by other code (it starts afresh instead).
+    """
+    package = Path(__file__).resolve().parents[1]
+    return files_digest(package, "*.py")
+
+
+def files_digest(path: Path, pattern: str) -> str:
+    """Hash of the names and bytes of the files under `path` that match `pattern`."""
     digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+    for file in sorted(p for p in path.rglob(pattern) if p.is_file()):
         digest.update(file.relative_to(path).as_posix().encode())
         digest.update(file.read_bytes())
     return digest.hexdigest()
 
 
 def run_fingerprint(relevant: dict[str, Any], data_digest: str) -> str:
-    """What a checkpoint belongs to: the params sections that shape training and a digest of its inputs."""
-    return hashlib.sha256(json.dumps([relevant, data_digest], sort_keys=True).encode()).hexdigest()
+    """What a checkpoint belongs to: the params sections its stage reads, a digest of its inputs and the code."""
+    return hashlib.sha256(json.dumps([relevant, data_digest, code_digest()], sort_keys=True).encode()).hexdigest()
 
 
 def is_complete_checkpoint(folder: Path) -> bool:

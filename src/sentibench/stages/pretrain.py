@@ -41,7 +41,14 @@ from sentibench.core.errors import UserError, run_cli
 from sentibench.core.faults import kill_point_callback
 from sentibench.core.params import Params, TrainParams, as_dict, load_params
 from sentibench.core.runtime import apply_runtime, runtime_info
-from sentibench.stages.checkpoints import checkpoint_marker, dataset_digest, resume_point, run_fingerprint, step_of
+from sentibench.stages.checkpoints import (
+    checkpoint_marker,
+    dataset_digest,
+    resume_point,
+    run_fingerprint,
+    step_of,
+    write_record,
+)
 from sentibench.stages.curves import dvclive_callback, mean_logged_loss, sort_summary
 from sentibench.stages.trainer import build_trainer
 
@@ -165,9 +172,17 @@ def pretrain(
     config = architecture_config(params.model, len(tokenizer), dataset["train"].features["label"].names)
     set_seed(p.seed)
     model = masked_lm(config)
-    sections = {"model": as_dict(params.model), "pretrain": as_dict(p), "max_tokens": params.preprocess.max_tokens}
-    checkpoint, _ = resume_point(checkpoints, run_fingerprint(sections, dataset_digest(tokenized_dir)))
+    # Every params section the DVC stage lists: a run of other params never continues this one.
+    sections = {
+        "model": as_dict(params.model),
+        "pretrain": as_dict(p),
+        "max_tokens": params.preprocess.max_tokens,
+        "runtime": as_dict(params.runtime),
+    }
+    checkpoint, record = resume_point(checkpoints, run_fingerprint(sections, dataset_digest(tokenized_dir)))
     resume_step = step_of(checkpoint)
+    if resume_step is None:  # a skipped run's note is not DVCLive's, so its own cleanup would leave it
+        (dvclive_dir / SKIPPED_NOTE).unlink(missing_ok=True)
     # Fine-tuning's params (`train`) must not reach this stage, or changing them would rerun it: the
     # Trainer is set up from `pretrain` alone, the other arguments at their fixed defaults.
     as_train = TrainParams(
@@ -205,6 +220,8 @@ def pretrain(
     losses = [e["loss"] for e in history if "loss" in e]
     with atomic_dir(out_dir) as tmp:
         model.bert.save_pretrained(str(tmp))
+    record["complete"] = True  # a finished run is never resumed: a rerun pretrains again
+    write_record(checkpoints, record)
     tokens = sum(map(len, corpus["input_ids"]))
     return {
         "skipped": None,
@@ -217,11 +234,14 @@ def pretrain(
         "last_logged_loss": losses[-1] if losses else None,
         "mean_logged_loss": mean_logged_loss(history),
         "epochs_over_corpus": round(steps * p.batch_size / len(corpus), 4),
-    }, {"pretrain_runtime_s": round(seconds, 3), **runtime_info()}
+    }, {"pretrain_runtime_s": round(seconds, 3), "resumed_from_step": resume_step or 0, **runtime_info()}
 
 
 def finished_run(model: Any, checkpoint: Path) -> tuple[list[dict[str, Any]], int, float]:
     """The run of a checkpoint taken at its last step: weights loaded, (log history, steps, 0 s) returned.
+
+    0 s is this process's share: the work was done by the run that saved the checkpoint, and the timing
+    file says so (`resumed_from_step` equals `steps`).
 
     Resuming a `max_steps` run from a checkpoint at `max_steps` makes the Trainer take one more step
     (seen with Transformers 5.24: 31 steps for 30), so a run killed after its last checkpoint, while
