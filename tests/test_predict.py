@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import shutil
 
 import pytest
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
@@ -82,9 +83,23 @@ def test_standard_input_and_csv_output(tiny_run, monkeypatch, capsys):
         ("texts.jsonl", ["--file", "{tmp}/texts.jsonl"], "line 2: not valid JSON"),
         (None, ["--model", "{tmp}", "很好"], "not a model folder"),
         (None, ["--file", "{tmp}/missing.txt"], "file not found"),
+        ("truncated", ["--model", "{tmp}/model", "很好"], "model.safetensors: unreadable weights (truncated"),
+        ("info", ["--model", "{tmp}/model", "很好"], "sentibench.json: not valid JSON"),
+        ("info-type", ["--model", "{tmp}/model", "很好"], "sentibench.json: max_tokens must be an integer"),
+        ("config", ["--model", "{tmp}/model", "很好"], "not a loadable model folder"),
     ],
 )
 def test_bad_input_is_one_line(tiny_run, tmp_path, capsys, setup, args, message):
+    if setup in ("truncated", "info", "info-type", "config"):
+        shutil.copytree(tiny_run / "final", tmp_path / "model")
+        damaged = {
+            "truncated": ("model.safetensors", (tiny_run / "final" / "model.safetensors").read_bytes()[:5000]),
+            "info": ("sentibench.json", b'{"max_tokens": 12'),
+            "info-type": ("sentibench.json", b'{"max_tokens": "128", "too_long": "drop"}'),
+            "config": ("config.json", b'{"architectures'),
+        }
+        name, data = damaged[setup]
+        (tmp_path / "model" / name).write_bytes(data)
     (tmp_path / "texts.csv").write_text("id,review\n1,很好\n", encoding="utf-8")
     (tmp_path / "texts.jsonl").write_text('{"text": "很好"}\n{oops\n', encoding="utf-8")
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
@@ -93,3 +108,26 @@ def test_bad_input_is_one_line(tiny_run, tmp_path, capsys, setup, args, message)
     assert run_cli(predict.main, args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
+
+
+def test_standard_input_in_another_encoding_is_one_line(tiny_run, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO("很好\n太差了\n".encode("gbk"))))
+    assert run_cli(predict.main, ["--model", str(tiny_run / "final")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: standard input: not UTF-8 text (line 1, byte 0)"
+
+
+def test_length_sorted_batches_cover_every_row_once_shortest_first():
+    batches = predict.length_sorted([5, 1, 9, 1, 3], 2)
+    assert batches == [[1, 3], [4, 0], [2]]
+
+
+def test_length_sorted_predictions_come_back_in_input_order(tiny_run):
+    """Sorting by length changes only the padding: each text gets what it gets alone (batch 1, no padding)."""
+    texts = [r["text"] for r in _predictions(tiny_run)][:40]
+    texts = texts[::2] + texts[1::2]  # any order: the output follows it
+    names, batched, _ = predict.predict(tiny_run / "final", texts, batch_size=16)
+    _, alone, _ = predict.predict(tiny_run / "final", texts, batch_size=1)
+    assert batched.argmax(axis=1).tolist() == alone.argmax(axis=1).tolist()
+    assert abs(batched - alone).max() < 1e-6
+    assert len(set(batched.argmax(axis=1).tolist())) == 2  # a model that learned: both classes occur

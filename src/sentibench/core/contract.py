@@ -118,8 +118,20 @@ def load_saved(model_dir: Path = MODEL_DIR) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    if not (model_dir / "model.safetensors").is_file():
+    from safetensors import SafetensorError
+
+    weights = model_dir / "model.safetensors"
+    if not weights.is_file():
         raise UserError(f"{model_dir}: no model.safetensors; run the train stage first")
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), use_safetensors=True)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), use_safetensors=True)
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    except SafetensorError as err:
+        raise UserError(
+            f"{weights}: unreadable weights (truncated or corrupted: {err}); retrain or restore it"
+        ) from None
+    except (OSError, ValueError) as err:  # a malformed config.json or tokenizer file
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{model_dir}: not a loadable model folder ({first})") from None
     model.to("cuda" if torch.cuda.is_available() else "cpu")
-    return model.eval(), AutoTokenizer.from_pretrained(str(model_dir))
+    return model.eval(), tokenizer

@@ -3,8 +3,9 @@
 Texts come as arguments, one a line on standard input, or from a file (`.txt` one a line; `.csv`,
 `.tsv` or `.jsonl` with `--column`). The model is `models/final` or any folder saved by the train
 stage or by `save_pretrained`. Texts are tokenised and cut to length exactly as `preprocess` did for
-that model (its `sentibench.json`, not today's `params.yaml`), batched and padded per batch, on the
-GPU when there is one. Each row gets its label, a probability per class and the text.
+that model (its `sentibench.json`, not today's `params.yaml`), batched by length and padded per
+batch (results come back in input order), on the GPU when there is one. Each row gets its label, a
+probability per class and the text.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import numpy as np
 
 from sentibench.core.contract import ENCODED_FIELDS, MODEL_DIR, MODEL_INFO, load_saved
 from sentibench.core.errors import UserError, run_cli
+from sentibench.core.params import PreprocessParams
 from sentibench.core.tables import render_table
-from sentibench.core.textfiles import read_jsonl, read_utf8
+from sentibench.core.textfiles import decode_utf8, read_jsonl, read_utf8
 from sentibench.stages.preprocess import apply_length_policy
+
+TOO_LONG_POLICIES = get_args(get_type_hints(PreprocessParams)["too_long"])
 
 
 def read_texts(texts: Sequence[str], file: Path | None, column: str, stdin: Any) -> tuple[list[str], str]:
@@ -34,7 +38,7 @@ def read_texts(texts: Sequence[str], file: Path | None, column: str, stdin: Any)
     if texts:
         return list(texts), "argument"
     if file is None:
-        return [line.rstrip("\r\n") for line in stdin], "line"
+        return read_stdin(stdin).splitlines(), "line"
     suffix = file.suffix.lower()
     if suffix == ".txt":
         return read_utf8(file).splitlines(), "line"
@@ -54,6 +58,12 @@ def read_texts(texts: Sequence[str], file: Path | None, column: str, stdin: Any)
     raise UserError(f"{file}: unknown file type (use .txt, .csv, .tsv or .jsonl)")
 
 
+def read_stdin(stdin: Any) -> str:
+    """Standard input as text, decoded here (not by the locale) so that other encodings get one line."""
+    buffer = getattr(stdin, "buffer", None)
+    return decode_utf8(buffer.read(), "standard input") if buffer is not None else stdin.read()
+
+
 def check_texts(texts: list[str], unit: str) -> None:
     if not texts:
         raise UserError("no texts to classify")
@@ -62,37 +72,55 @@ def check_texts(texts: list[str], unit: str) -> None:
             raise UserError(f"{unit} {number}: empty text")
 
 
-def length_policy(model_dir: Path, model: Any) -> tuple[int, str]:
-    """max_tokens and the too-long policy the model was trained with; a plain save_pretrained folder has
-    no record of them, so it gets its position limit and keeps the start of long texts."""
+def recorded_length_policy(model_dir: Path) -> tuple[int, str] | None:
+    """max_tokens and the too-long policy the model was trained with, checked before the model loads; None
+    for a plain save_pretrained folder, which has no record of them."""
     info = model_dir / MODEL_INFO
-    if info.is_file():
-        recorded = json.loads(info.read_text(encoding="utf-8"))
-        return recorded["max_tokens"], recorded["too_long"]
-    return int(getattr(model.config, "max_position_embeddings", 512)), "truncate_tail"
+    if not info.is_file():
+        return None
+    try:
+        recorded = json.loads(read_utf8(info))
+    except ValueError:
+        raise UserError(f"{info}: not valid JSON; repackage the model (dvc repro package)") from None
+    max_tokens, policy = (
+        recorded.get(key) if isinstance(recorded, dict) else None for key in ("max_tokens", "too_long")
+    )
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 3:
+        raise UserError(f"{info}: max_tokens must be an integer of at least 3, got {max_tokens!r}")
+    if policy not in TOO_LONG_POLICIES:
+        raise UserError(f"{info}: too_long must be one of {', '.join(TOO_LONG_POLICIES)}, got {policy!r}")
+    return max_tokens, policy
+
+
+def length_sorted(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Batches of row indices over the rows sorted by length, as serving systems batch.
+
+    Each batch is padded only to its own longest row, so similar lengths waste little compute on
+    padding (texts here run from 4 to 688 tokens); callers put the results back in input order.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 def predict(model_dir: Path, texts: list[str], batch_size: int = 64) -> tuple[list[str], np.ndarray, int]:
-    """(label names, probabilities per text and class, how many texts were cut to length)."""
+    """(label names, probabilities per text and class in input order, how many texts were cut to length)."""
     import torch
-    from transformers import DataCollatorWithPadding
 
     if not (model_dir / "config.json").is_file():
         raise UserError(f"{model_dir}: not a model folder (no config.json); give --model a trained model's folder")
+    recorded = recorded_length_policy(model_dir)
     model, tokenizer = load_saved(model_dir)
-    max_tokens, policy = length_policy(model_dir, model)
+    # Without a record: the model's position limit, keeping the start of long texts.
+    max_tokens, policy = recorded or (int(getattr(model.config, "max_position_embeddings", 512)), "truncate_tail")
     encoded = {k: v for k, v in dict(tokenizer(texts)).items() if k in ENCODED_FIELDS}
     # The pipeline drops texts that are too long from its data; a text given to predict is cut instead.
     encoded, _, cut = apply_length_policy(encoded, max_tokens, "truncate_tail" if policy == "drop" else policy)
-    collate = DataCollatorWithPadding(tokenizer)
     device = next(model.parameters()).device
-    chunks = []
-    with torch.no_grad():
-        for start in range(0, len(texts), batch_size):
-            rows = [{k: encoded[k][i] for k in encoded} for i in range(start, min(start + batch_size, len(texts)))]
-            batch = {k: v.to(device) for k, v in collate(rows).items()}
-            chunks.append(model(**batch).logits.float().cpu().numpy())
-    logits = np.concatenate(chunks).astype(np.float64)
+    logits = np.empty((len(texts), model.config.num_labels), dtype=np.float64)
+    with torch.inference_mode():
+        for rows in length_sorted([len(ids) for ids in encoded["input_ids"]], batch_size):
+            batch = tokenizer.pad({k: [encoded[k][i] for i in rows] for k in encoded}, return_tensors="pt")
+            logits[rows] = model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu().numpy()
     probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
