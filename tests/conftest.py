@@ -1,4 +1,9 @@
-"""Shared fixtures: a tiny configuration (2-layer, 64-wide BERT, a few hundred rows) that keeps the suite fast."""
+"""Shared fixtures: a tiny configuration (2-layer, 64-wide BERT, a few hundred rows) that keeps the suite fast.
+
+It still learns, so tests that compare predictions, resumed runs or processes compare a model that
+learned: validation accuracy 0.55 (the majority class) before training, 0.77 after 76 steps, and the
+target accuracy (0.7) is reached on the way (measured 2026-12-01 on xeon2).
+"""
 
 from __future__ import annotations
 
@@ -37,9 +42,10 @@ TINY_PARAMS: dict[str, Any] = {
         "logging_steps": 3,
     },
     "train": {
-        "epochs": 1,
-        "learning_rate": 1.0e-3,
-        "warmup_steps": 0,
+        "epochs": 4,
+        "learning_rate": 3.0e-3,
+        "warmup_steps": 5,
+        "target_accuracy": 0.7,
         "batch_size": 16,
         "eval_steps": 10,
         "save_steps": 10,

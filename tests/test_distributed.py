@@ -9,7 +9,7 @@ from conftest import REPO, write_params
 
 
 def test_two_gloo_processes_split_the_data_and_match_one_process(tiny_run, tmp_path):
-    params = write_params(tmp_path / "params.yaml", {"train": {"processes": 2}, "runtime": {"threads": 1}})
+    params = write_params(tmp_path / "params.yaml", {"train": {"processes": 2, "batch_size": 8}, "runtime": {"threads": 1}})
     outputs = {
         "--checkpoints": "checkpoints",
         "--model-dir": "model",
@@ -44,7 +44,8 @@ def test_two_gloo_processes_split_the_data_and_match_one_process(tiny_run, tmp_p
     assert shards["rows_seen"] == shards["train_rows"] == 300  # together they cover every row
     assert all(140 <= rows <= 160 for rows in shards["rows_per_process"])  # each its own half
     assert shards["rows_in_two_processes"] <= 16  # only DDP's padding to equal batch counts
-    assert metrics["global_step"] == 10  # 300 rows / (16 per process x 2) per epoch
+    assert metrics["global_step"] == single["global_step"] == 76  # 2 x 8 rows a step, as one process's 16
+    assert metrics["eval_accuracy"] >= 0.7 > metrics["baseline_eval_accuracy"]  # both learned
     assert abs(metrics["eval_accuracy"] - single["eval_accuracy"]) <= 0.1
     assert (tmp_path / "model" / "model.safetensors").is_file()
     assert done.stdout.count("train: accuracy") == 1  # only rank 0 reports and writes

@@ -77,6 +77,8 @@ def test_evaluate_scores_every_test_row_beside_the_reference(tiny_run, tmp_path)
     report = json.loads(metrics.read_text())
     rows = list(csv.DictReader(predictions.open(encoding="utf-8")))
     assert report["rows"] == len(rows) == 80
+    assert {r["predicted"] for r in rows} == {"negative", "positive"}  # a model that learned, not one class
+    assert report["accuracy"] >= 0.6 and report["f1_macro"] >= 0.6
     assert report["accuracy"] == pytest.approx(np.mean([r["actual"] == r["predicted"] for r in rows]))
     assert report["reference"]["accuracy"] == pytest.approx(np.mean([r["actual"] == r["reference"] for r in rows]))
     assert report["reference"]["train_rows"] == 300
