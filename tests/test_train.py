@@ -21,9 +21,10 @@ ORIGINAL_CUBLAS_WORKSPACE = os.environ.get("CUBLAS_WORKSPACE_CONFIG")  # read at
 def test_tiny_run_writes_model_metrics_and_curves(tiny_run):
     metrics = json.loads((tiny_run / "train.json").read_text())
     timing = json.loads((tiny_run / "train_timing.json").read_text())
-    assert metrics["global_step"] == 19  # ceil(300 rows / 16) for 1 epoch
+    assert metrics["global_step"] == 76  # ceil(300 rows / 16) x 4 epochs
     assert metrics["train_rows"] == 300 and metrics["eval_rows"] == 60
-    assert 0 <= metrics["baseline_eval_accuracy"] <= 1 and 0 <= metrics["eval_accuracy"] <= 1
+    assert metrics["baseline_eval_accuracy"] == 0.55  # the majority class of the 60 validation rows
+    assert metrics["eval_accuracy"] >= 0.7  # it learned: the tests that compare runs compare a real model
     assert metrics["train_loss"] > 0
     assert timing["threads"] == 2 and timing["cpu_capability"]
     assert timing["train_tokens_per_second"] > timing["train_samples_per_second"] > 0
@@ -32,7 +33,7 @@ def test_tiny_run_writes_model_metrics_and_curves(tiny_run):
     assert not any(name.endswith((".bin", ".pt", ".pth")) for name in model_files)
     curve = (tiny_run / "dvclive" / "plots" / "metrics" / "eval" / "accuracy.tsv").read_text().splitlines()
     assert curve[0].split("\t")[:2] == ["step", "accuracy"]
-    assert [line.split("\t")[0] for line in curve[1:]] == ["0", "10", "19"]  # baseline, each eval step, final
+    assert [line.split("\t")[0] for line in curve[1:]] == ["0", *map(str, range(10, 80, 10)), "76"]  # baseline, evals, final
     record = json.loads((tiny_run / "checkpoints" / "run.json").read_text())
     assert record["complete"] is True
 
@@ -100,7 +101,7 @@ def test_interrupted_run_resumes_from_its_newest_checkpoint(tiny_run, tmp_path, 
     assert not (tmp_path / "model").exists()
     metrics, timing = train_stage.train(params, *outputs)
     assert timing["resumed_from_step"] == 10
-    assert metrics["global_step"] == 19
+    assert metrics["global_step"] == 76
     uninterrupted = json.loads((tiny_run / "train.json").read_text())
     assert metrics["baseline_eval_accuracy"] == uninterrupted["baseline_eval_accuracy"]
 
@@ -145,7 +146,7 @@ def test_how_often_a_run_looks_does_not_change_what_it_learns(tiny_run, tmp_path
         out = tmp_path / name
         metrics, _ = train_stage.train(params, tiny_run / "tokenized", out / "ckpt", out / "model", out / "dvclive")
         weights[name] = (out / "model" / "model.safetensors").read_bytes()
-        assert metrics["global_step"] == 19
+        assert metrics["global_step"] == 76
     assert weights["often"] == weights["rarely"]
 
 
@@ -153,8 +154,9 @@ def test_padding_efficiency_and_steps_to_target_are_recorded(tiny_run):
     metrics = json.loads((tiny_run / "train.json").read_text())
     timing = json.loads((tiny_run / "train_timing.json").read_text())
     assert 0.3 < metrics["padding_efficiency"] <= 1
-    reached = metrics["steps_to_target"]
-    assert (reached is None) == (timing["seconds_to_target"] is None)
+    assert metrics["target_accuracy"] == 0.7
+    assert metrics["steps_to_target"] in range(10, 77, 10)  # the timer's target-reached path ran
+    assert 0 < timing["seconds_to_target"] < timing["train_runtime_s"]
     assert 0 <= timing["evaluation_share"] < 1 and timing["evaluation_seconds"] >= 0
 
 
@@ -174,3 +176,24 @@ def test_a_typo_in_the_model_config_keeps_the_saved_progress(tiny_run, tmp_path)
         train_stage.train(params, tiny_run / "tokenized", tmp_path / "ckpt", tmp_path / "m", tmp_path / "d")
     assert (tmp_path / "ckpt" / "checkpoint-10").is_dir()
     assert json.loads((tmp_path / "ckpt" / checkpoints.RUN_FILE).read_text()) == {"fingerprint": "of an earlier run"}
+
+
+def test_evaluation_share_counts_only_the_evaluations_this_process_ran():
+    history = [{"eval_runtime": 5.0, "step": 0}, {"eval_runtime": 4.0, "step": 10}, {"eval_runtime": 2.0, "step": 20}]
+    assert train_stage.evaluation_share(history, 10.0, 0) == {"evaluation_seconds": 6.0, "evaluation_share": 0.6}
+    resumed = train_stage.evaluation_share(history, 4.0, 10)  # steps 0-10 ran before the kill
+    assert resumed == {"evaluation_seconds": 2.0, "evaluation_share": 0.5}
+
+
+def test_token_counts_are_exact_and_count_only_this_process(tmp_path):
+    import torch
+
+    from sentibench.stages.measures import PADDING_FILE, padding_counter
+
+    (tmp_path / PADDING_FILE).write_text(json.dumps({"real": 100, "padded": 200}))  # before a resume
+    model = torch.nn.Linear(2, 2).train()
+    counter = padding_counter(model, tmp_path)
+    mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0]])
+    counter.count(model, (), {"attention_mask": mask})  # what the forward pre-hook does on a training batch
+    assert counter.real_tokens_this_process() == 4
+    assert counter.counts == {"real": 104, "padded": 208} and counter.efficiency() == 0.5

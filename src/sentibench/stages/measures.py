@@ -26,6 +26,7 @@ def padding_counter(model: Any, checkpoint: Path | None) -> Any:
         def __init__(self) -> None:
             saved = checkpoint / PADDING_FILE if checkpoint else None
             self.counts = json.loads(saved.read_text()) if saved and saved.is_file() else {"real": 0, "padded": 0}
+            self.real_at_start = self.counts["real"]
             model.register_forward_pre_hook(self.count, with_kwargs=True)
 
         def count(self, module: Any, args: Any, kwargs: Any) -> None:
@@ -35,11 +36,16 @@ def padding_counter(model: Any, checkpoint: Path | None) -> Any:
                 self.counts["padded"] += int(mask.numel())
 
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            write_json(folder / PADDING_FILE, self.counts)
+            if state.is_world_process_zero:  # one writer: the counts reported are the main process's
+                folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+                write_json(folder / PADDING_FILE, self.counts)
 
         def efficiency(self) -> float | None:
             return self.counts["real"] / self.counts["padded"] if self.counts["padded"] else None
+
+        def real_tokens_this_process(self) -> int:
+            """Real (unpadded) tokens this process trained on since it started: the exact count, not an estimate."""
+            return self.counts["real"] - self.real_at_start
 
     return PaddingCounter()
 

@@ -167,7 +167,7 @@ def report(run: Run, output: Any, wall: float, final: dict[str, Any]) -> tuple[d
     epochs = run.params.train.epochs
     # A resumed run's wall time covers only the steps it ran, so its rates count only those steps.
     share = (output.global_step - (run.resume_step or 0)) / output.global_step
-    real_tokens = sum(len(ids) for ids in train["input_ids"]) * epochs * share
+    real_tokens = summed_over_processes(run.padding.real_tokens_this_process(), trainer.args.world_size)
     shards = shard_report(trainer, len(train)) if trainer.args.world_size > 1 else None
     metrics = {
         "train_loss": mean_logged_loss(trainer.state.log_history),
@@ -192,15 +192,16 @@ def report(run: Run, output: Any, wall: float, final: dict[str, Any]) -> tuple[d
         "train_tokens_per_second": round(real_tokens / wall, 1),
         "resumed_from_step": run.resume_step or 0,
         "seconds_to_target": None if run.timer.seconds is None else round(run.timer.seconds, 3),
-        **evaluation_share(trainer.state.log_history, wall),
+        **evaluation_share(trainer.state.log_history, wall, run.resume_step or 0),
         **runtime_info(),
     }
     return metrics, timing
 
 
-def evaluation_share(log_history: list[dict[str, Any]], wall: float) -> dict[str, float]:
-    """Seconds spent evaluating during training (the Trainer logs each evaluation's runtime) and their share."""
-    seconds = sum(e["eval_runtime"] for e in log_history if "eval_runtime" in e and e.get("step", 0) > 0)
+def evaluation_share(log_history: list[dict[str, Any]], wall: float, resume_step: int) -> dict[str, float]:
+    """Seconds spent evaluating during this process's training (the Trainer logs each evaluation's runtime)
+    and their share of its wall time; a resumed run's restored history holds evaluations it did not run."""
+    seconds = sum(e["eval_runtime"] for e in log_history if "eval_runtime" in e and e.get("step", 0) > resume_step)
     return {"evaluation_seconds": round(seconds, 3), "evaluation_share": round(seconds / wall, 4) if wall else 0.0}
 
 
@@ -221,6 +222,18 @@ def train(
     metrics, timing = report(run, output, wall, final)
     save(run, model_dir, checkpoints, dvclive_dir)
     return metrics, timing
+
+
+def summed_over_processes(value: int, world_size: int) -> int:
+    """A count summed over the DDP processes (each trains on its own rows); the count itself in one process."""
+    if world_size == 1:
+        return value
+    import torch
+    import torch.distributed as dist
+
+    total = torch.tensor([value], dtype=torch.long)
+    dist.all_reduce(total)
+    return int(total.item())
 
 
 def shard_report(trainer: Any, train_rows: int) -> dict[str, Any]:
