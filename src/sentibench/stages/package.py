@@ -39,15 +39,37 @@ from sentibench.core.git import git
 from sentibench.core.params import Params, as_dict, load_params
 
 CARD_SECTIONS = ("data", "model", "preprocess", "pretrain", "train")
+# What the card and the summary read from each metrics file (dotted paths into its JSON).
+REQUIRED_KEYS = {
+    "eval": ("accuracy", "f1_macro", "reference.accuracy", "reference.f1_macro"),
+    "train": ("eval_accuracy", "eval_rows", "num_parameters"),
+    "data": ("label_names", "rows.train.total", "rows.test.total"),
+    "pretrain": ("skipped",),
+}
 
 
 def read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"{path}: missing; run the pipeline's earlier stages first") from None
     except (UnicodeDecodeError, ValueError):
         raise UserError(f"{path}: not valid JSON") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not a JSON object")
+    return data
+
+
+def check_keys(metrics: dict[str, dict[str, Any]], files: dict[str, Path]) -> None:
+    """Every key the card and summary read is there: a file from another version names its missing key."""
+    for name, paths in REQUIRED_KEYS.items():
+        ran = name == "pretrain" and "skipped" in metrics[name] and metrics[name]["skipped"] is None
+        for dotted in (*paths, "steps", "tokens") if ran else paths:
+            value: Any = metrics[name]
+            for key in dotted.split("."):
+                if not isinstance(value, dict) or key not in value:
+                    raise UserError(f"{files[name]}: no key '{dotted}'; rerun the stage that writes it (dvc repro)")
+                value = value[key]
 
 
 def commit_of(repo: Path) -> str:
@@ -156,7 +178,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(args.params)
     check_writable(args.out, args.summary)
     sources = {"eval": EVAL_METRICS, "train": TRAIN_METRICS, "data": DATA_METRICS, "pretrain": PRETRAIN_METRICS}
-    metrics = {name: read_json(args.metrics_dir / path.name) for name, path in sources.items()}
+    files = {name: args.metrics_dir / path.name for name, path in sources.items()}
+    metrics = {name: read_json(path) for name, path in files.items()}
+    check_keys(metrics, files)
     package(params, args.trained, args.out, metrics, commit_of(args.params.resolve().parent))
     write_json(args.summary, summary(metrics))
     print(f"package: wrote {args.out} (model card, {MODEL_INFO})", flush=True)
