@@ -117,6 +117,15 @@ def test_sigkilled_run_resumes_to_identical_weights(two_epoch_runs, tmp_path):
     _resume_and_compare(params, tokenized, full, run, expected_step=20)
 
 
+def test_a_truncated_weights_file_resumes_from_the_newest_intact_checkpoint(two_epoch_runs, tmp_path):
+    params, tokenized, full, killed = two_epoch_runs
+    run = tmp_path / "run"
+    shutil.copytree(killed, run)
+    weights = run / "checkpoints" / "checkpoint-20" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # the disk lost its tail
+    _resume_and_compare(params, tokenized, full, run, expected_step=10)
+
+
 def test_half_written_checkpoint_is_skipped(two_epoch_runs, tmp_path):
     params, tokenized, full, killed = two_epoch_runs
     run = tmp_path / "run"

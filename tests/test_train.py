@@ -41,10 +41,13 @@ def test_tiny_run_writes_model_metrics_and_curves(tiny_run):
 def _fake_checkpoint(root, step, state_step=None, skip=()):
     folder = root / f"checkpoint-{step}"
     folder.mkdir(parents=True)
-    for name in (*checkpoints.CHECKPOINT_FILES, COMPLETE_MARKER):
+    for name in checkpoints.CHECKPOINT_FILES:
         if name not in skip:
             (folder / name).write_text("x")
     (folder / "trainer_state.json").write_text(json.dumps({"global_step": state_step or step}))
+    if COMPLETE_MARKER not in skip:
+        marker = {"step": step, "sha256": checkpoints.file_digests(folder)}
+        (folder / COMPLETE_MARKER).write_text(json.dumps(marker))
     return folder
 
 
@@ -55,6 +58,14 @@ def test_newest_checkpoint_skips_half_written_ones(tmp_path):
     _fake_checkpoint(tmp_path, 30, state_step=20)
     (tmp_path / "checkpoint-40").mkdir()
     assert checkpoints.newest_checkpoint(tmp_path) == tmp_path / "checkpoint-10"
+
+
+def test_a_checkpoint_damaged_after_its_save_is_named_and_passed_over(tmp_path, capsys):
+    _fake_checkpoint(tmp_path, 10)
+    damaged = _fake_checkpoint(tmp_path, 20)
+    (damaged / "model.safetensors").write_text("")  # truncated on disk after the save finished
+    assert checkpoints.newest_checkpoint(tmp_path) == tmp_path / "checkpoint-10"
+    assert "checkpoint-20: not resumable (model.safetensors is damaged" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,10 @@
 """Resumable training state: the run record, complete checkpoints, and the choice to resume or start afresh.
 
-A checkpoint is usable only when the Trainer finished saving it (a marker written after the save),
-every file is present and its state names its own step. A run resumes only the run it belongs to
-(same fingerprint of params and data) and only while that run is unfinished.
+A checkpoint is usable only when the Trainer finished saving it (a marker written after the save,
+holding the SHA-256 of every file), every file is present with those bytes, and its state names its own
+step. A checkpoint damaged on disk since (a truncated weights file) is passed over for an older one.
+A run resumes only the run it belongs to (same fingerprint of params, data and code) and only while
+that run is unfinished.
 """
 
 from __future__ import annotations
@@ -50,15 +52,36 @@ def run_fingerprint(relevant: dict[str, Any], data_digest: str) -> str:
     return hashlib.sha256(json.dumps([relevant, data_digest, code_digest()], sort_keys=True).encode()).hexdigest()
 
 
-def is_complete_checkpoint(folder: Path) -> bool:
-    """Usable only if the save finished (marker), every file is there and the state names its own step."""
-    if not all((folder / name).is_file() for name in (*CHECKPOINT_FILES, COMPLETE_MARKER)):
-        return False
+def file_digests(folder: Path) -> dict[str, str]:
+    """SHA-256 of each file of a checkpoint folder, the marker aside."""
+    digests = {}
+    for file in sorted(p for p in folder.iterdir() if p.is_file() and p.name != COMPLETE_MARKER):
+        with file.open("rb") as handle:
+            digests[file.name] = hashlib.file_digest(handle, "sha256").hexdigest()
+    return digests
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why a checkpoint cannot be resumed from (None: it can): unfinished save, missing file, other bytes."""
+    if not (folder / COMPLETE_MARKER).is_file():
+        return "its save never finished"
+    missing = [name for name in CHECKPOINT_FILES if not (folder / name).is_file()]
+    if missing:
+        return f"{missing[0]} is missing"
     try:
+        saved = json.loads((folder / COMPLETE_MARKER).read_text())["sha256"]
         state = json.loads((folder / "trainer_state.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return f"checkpoint-{state.get('global_step')}" == folder.name
+    except (OSError, ValueError, KeyError, TypeError):
+        return "its marker or trainer_state.json is unreadable"
+    current = file_digests(folder)
+    changed = sorted(
+        {name for name, digest in current.items() if saved.get(name) != digest} | set(saved) - set(current)
+    )
+    if changed:
+        return f"{changed[0]} is damaged (its bytes differ from the ones saved)"
+    if f"checkpoint-{state.get('global_step')}" != folder.name:
+        return "its trainer_state.json names another step"
+    return None
 
 
 def step_of(checkpoint: Path | None) -> int | None:
@@ -67,12 +90,16 @@ def step_of(checkpoint: Path | None) -> int | None:
 
 
 def newest_checkpoint(checkpoints: Path) -> Path | None:
-    found = []
-    for folder in checkpoints.glob("checkpoint-*"):
-        step = folder.name.removeprefix("checkpoint-")
-        if step.isdigit() and is_complete_checkpoint(folder):
-            found.append((int(step), folder))
-    return max(found)[1] if found else None
+    """The newest checkpoint that can be resumed from; a damaged one (saved, then changed) is named and passed over."""
+    steps = (folder.name.removeprefix("checkpoint-") for folder in checkpoints.glob("checkpoint-*"))
+    for step in sorted((int(s) for s in steps if s.isdigit()), reverse=True):
+        folder = checkpoints / f"checkpoint-{step}"
+        problem = checkpoint_problem(folder)
+        if problem is None:
+            return folder
+        if (folder / COMPLETE_MARKER).is_file():
+            print(f"{folder}: not resumable ({problem}); trying an older checkpoint", flush=True)
+    return None
 
 
 def write_record(checkpoints: Path, record: dict[str, Any]) -> None:
@@ -125,7 +152,8 @@ def checkpoint_marker() -> Any:
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if state.is_world_process_zero:
                 folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+                record = {"step": state.global_step, "sha256": file_digests(folder)}
                 with atomic_path(folder / COMPLETE_MARKER) as tmp:
-                    tmp.write_text(str(state.global_step))
+                    tmp.write_text(json.dumps(record, indent=1))
 
     return CheckpointMarker()
