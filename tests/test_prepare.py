@@ -162,6 +162,7 @@ def _cli(tmp_path, params_yaml):
             "no column 'body' (data.text_column)",
         ),
         ("missing_label", "data: {source: files, path: DIR/gap.csv}", "split all, row 2: label is missing"),
+        ("half_label", "data: {source: files, path: DIR/half.csv}", "split all, row 3: label 0.5 is a number but not"),
         (None, "data: {sourse: files}", "unknown params key 'data.sourse'"),
         (None, "data: {train_rows: many}", "data.train_rows must be an integer"),
     ],
@@ -181,6 +182,8 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, setup, param
         (tmp_path / "empty.tsv").write_text("", encoding="utf-8")
     elif setup == "empty":
         (tmp_path / "empty.csv").write_text("text,label\n", encoding="utf-8")
+    elif setup == "half_label":
+        (tmp_path / "half.csv").write_text("text,label\n好,1\n坏,0\n还行,0.5\n", encoding="utf-8")
     elif setup == "missing_label":
         (tmp_path / "gap.csv").write_text("text,label\n好,1\n坏,\n", encoding="utf-8")
     code, out, metrics = _cli(tmp_path, params_yaml.replace("DIR", str(tmp_path)))
@@ -247,3 +250,15 @@ def test_labels_outside_the_declared_names_are_named_by_row():
         prep.check_label_set(frames, ["negative", "positive"], 2)
     prep.check_label_set({"train": _frame(["好", "坏"], [1, 0])}, ["negative", "positive"], 2)
     prep.check_label_set({"train": _frame(["好", "坏", "怪"], [1, 0, 2])}, None, None)  # num_labels: null
+
+
+def test_labels_written_as_floats_are_the_integers_they_spell_in_every_split():
+    frames = {
+        "train": _frame(POS[:2] + NEG[:2], [1.0, 1.0, 0.0, 0.0]),  # a float column, as pandas reads 1.0
+        "validation": _frame(POS[2:3] + NEG[2:3], ["1.0", "0.0"]),  # text, as a TSV read as strings holds it
+        "test": _frame(POS[3:4] + NEG[3:4], [1, 0]),
+    }
+    prep.check_label_set(frames, None, 2)
+    out, names = prep.normalise_labels(frames, None)
+    assert names == ["0", "1"]  # not "0.0" and "1.0" beside "0" and "1"
+    assert [out[s]["label"].tolist() for s in ("train", "validation", "test")] == [[1, 1, 0, 0], [1, 0], [1, 0]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +35,9 @@ def check_label_set(frames: dict[str, pd.DataFrame], names: list[str] | None, ex
     counts: dict[Any, int] = {}
     first: dict[Any, tuple[str, int]] = {}
     for split, frame in frames.items():
-        for row, value in enumerate(frame["label"].map(_label_value), start=1):
+        for row, value in enumerate(map(_label_value, frame["label"].tolist()), start=1):
+            if isinstance(value, float) and not math.isnan(value):  # NaN is a missing label, named later
+                raise UserError(f"split {split}, row {row}: label {value!r} is a number but not a whole one")
             counts[value] = counts.get(value, 0) + 1
             first.setdefault(value, (split, row))
     if names is not None:
@@ -65,7 +68,7 @@ def normalise_labels(
         if missing.any():
             row = int(np.flatnonzero(missing.to_numpy())[0]) + 1
             raise UserError(f"split {split}, row {row}: label is missing")
-        values.update(frame["label"].map(_label_value))
+        values.update(map(_label_value, frame["label"].tolist()))  # Series.map would upcast 1 to 1.0
     kinds = {type(v) for v in values}
     if len(kinds) > 1:
         raise UserError(f"labels mix numbers and names: {sorted(map(str, values))[:6]}")
@@ -83,18 +86,18 @@ def normalise_labels(
 
 
 def _label_value(value: Any) -> Any:
-    """Labels read as text ('1') count as the integers they spell, so TSV and Parquet agree."""
-    if isinstance(value, (bool, np.bool_)):
+    """Labels read as text ('1') or written as floats (1.0, '1.0') count as the integers they spell, so
+    TSV, CSV and Parquet agree; a fractional number stays a float, which `normalise_labels` refuses."""
+    if isinstance(value, (bool, np.bool_, int, np.integer)):
         return int(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return int(value) if float(value).is_integer() else float(value)
     text = str(value).strip()
     try:
-        return int(text)
+        number = float(text)
     except ValueError:
         return text
+    return int(number) if number.is_integer() else number
 
 
 def clean(frames: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
