@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sentibench.core.errors import UserError
+from sentibench.core.errors import UserError, disk_full, is_disk_full
 from sentibench.core.faults import maybe_kill
 
 
@@ -54,6 +54,13 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp_path
         maybe_kill(f"write-{target.name}")
         os.replace(tmp_path, target)
+    except UserError:
+        raise
+    except Exception as err:
+        tmp_path.unlink(missing_ok=True)
+        if is_disk_full(err, target.parent):
+            raise disk_full(target) from None
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
 
@@ -81,8 +88,29 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, target)
+    except UserError:
+        raise
+    except Exception as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(err, target.parent):
+            raise disk_full(target) from None
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def disk_checked(folder: Path) -> Iterator[None]:
+    """Writes that others make into `folder` (the Trainer's checkpoints): a full disk becomes one line naming
+    it. A half-written checkpoint has no completion marker, so it is never resumed from."""
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as err:
+        if is_disk_full(err, folder):
+            raise disk_full(folder) from None
+        raise
 
 
 def check_writable(*targets: str | os.PathLike[str]) -> None:

@@ -116,9 +116,8 @@ def load_data_tokenizer(tokenized_dir: Path = TOKENIZED) -> Any:
 def load_saved(model_dir: Path = MODEL_DIR) -> tuple[Any, Any]:
     """The trained model in eval mode, on the GPU where there is one (as training ran), and its tokenizer."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
     from safetensors import SafetensorError
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     weights = model_dir / "model.safetensors"
     if not weights.is_file():

@@ -7,8 +7,11 @@ traceback. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import errno
+import shutil
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -16,6 +19,31 @@ class UserError(Exception):
 
 
 EXIT_USER_ERROR = 2
+FULL_BELOW = 1 << 20  # bytes free: below this a failed write is taken as a full disk
+
+
+def free_space(path: Path) -> int:
+    """Bytes free on the filesystem holding `path` (or its nearest existing parent)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def is_disk_full(err: BaseException, where: Path) -> bool:
+    """Whether a failed write ran out of space. Writers report it differently: OSError 28 (Python,
+    pyarrow), "os error 28" in safetensors' message, and torch.save only "unexpected pos"; so an
+    error while the disk is (nearly) full counts too."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "No space left on device" in str(err) or "os error 28" in str(err) or free_space(where) < FULL_BELOW
+
+
+def disk_full(target: Path) -> UserError:
+    """The one line for a write that ran out of space: the output and the free space left."""
+    free = free_space(target)
+    return UserError(
+        f"{target}: the disk is full ({free / 1e6:.1f} MB free there); nothing was written: free some space and rerun"
+    )
 
 
 def run_cli(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> int:
@@ -31,4 +59,10 @@ def run_cli(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | 
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # a write outside the atomic helpers (a Trainer checkpoint) on a full disk
+        where = Path(getattr(err, "filename", None) or ".")
+        if not is_disk_full(err, where):
+            raise
+        print(f"error: {disk_full(where)}", file=sys.stderr)
+        return EXIT_USER_ERROR
     return 0

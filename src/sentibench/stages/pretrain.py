@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sentibench.core.atomic import atomic_dir, check_writable, write_json
+from sentibench.core.atomic import atomic_dir, check_writable, disk_checked, write_json
 from sentibench.core.contract import (
     DVCLIVE_PRETRAIN,
     PARAMS,
@@ -214,7 +214,8 @@ def pretrain(
     if resume_step is not None and resume_step >= p.steps:
         history, steps, seconds = finished_run(model, checkpoint)
     else:
-        output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+        with disk_checked(checkpoints):
+            output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         history, steps, seconds = trainer.state.log_history, output.global_step, output.metrics["train_runtime"]
     sort_summary(dvclive_dir / "metrics.json")
     losses = [e["loss"] for e in history if "loss" in e]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sentibench.core.atomic import atomic_dir, check_writable, write_json
+from sentibench.core.atomic import atomic_dir, check_writable, disk_checked, write_json
 from sentibench.core.contract import (
     CHECKPOINTS,
     DVCLIVE,
@@ -141,7 +141,8 @@ def fit(run: Run, checkpoints: Path) -> tuple[Any, float, dict[str, Any]]:
     else:
         print(f"train: resuming from {run.checkpoint}", flush=True)
     started = time.perf_counter()
-    output = run.trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)
+    with disk_checked(checkpoints):
+        output = run.trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)
     wall = time.perf_counter() - started
     return output, wall, final_evaluation(run.trainer)
 
