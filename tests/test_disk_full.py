@@ -3,7 +3,6 @@ half-written, and the next run, with space again, identical to a clean one. A re
 small tmpfs), not a mocked error: each writer (Python, pyarrow, safetensors, torch.save) reports it its own way."""
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,8 @@ def small_disk(tmp_path):
     """A 32 MB tmpfs; `fill(leave)` writes a ballast file so that only `leave` bytes stay free."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mount)], capture_output=True, check=False)
+    command = ["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mount)]
+    done = subprocess.run(command, capture_output=True, check=False)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
     ballast = mount / "ballast"

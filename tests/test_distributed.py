@@ -9,7 +9,8 @@ from conftest import REPO, write_params
 
 
 def test_two_gloo_processes_split_the_data_and_match_one_process(tiny_run, tmp_path):
-    params = write_params(tmp_path / "params.yaml", {"train": {"processes": 2, "batch_size": 8}, "runtime": {"threads": 1}})
+    two = {"train": {"processes": 2, "batch_size": 8}, "runtime": {"threads": 1}}  # 2 x 8 rows a step, as 1 x 16
+    params = write_params(tmp_path / "params.yaml", two)
     outputs = {
         "--checkpoints": "checkpoints",
         "--model-dir": "model",

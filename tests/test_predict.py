@@ -126,7 +126,7 @@ def test_length_sorted_predictions_come_back_in_input_order(tiny_run):
     """Sorting by length changes only the padding: each text gets what it gets alone (batch 1, no padding)."""
     texts = [r["text"] for r in _predictions(tiny_run)][:40]
     texts = texts[::2] + texts[1::2]  # any order: the output follows it
-    names, batched, _ = predict.predict(tiny_run / "final", texts, batch_size=16)
+    _, batched, _ = predict.predict(tiny_run / "final", texts, batch_size=16)
     _, alone, _ = predict.predict(tiny_run / "final", texts, batch_size=1)
     assert batched.argmax(axis=1).tolist() == alone.argmax(axis=1).tolist()
     assert abs(batched - alone).max() < 1e-6

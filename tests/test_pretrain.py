@@ -113,7 +113,9 @@ def test_a_finished_pretraining_reruns_instead_of_reloading(tiny_run, tmp_path):
 
 
 @pytest.mark.parametrize("change", ["runtime", "code"])
-def test_an_interrupted_pretraining_resumes_only_with_the_same_runtime_and_code(tiny_run, tmp_path, monkeypatch, change):
+def test_an_interrupted_pretraining_resumes_only_with_the_same_runtime_and_code(
+    tiny_run, tmp_path, monkeypatch, change
+):
     params = load_params(write_params(tmp_path / "params.yaml"))
     tokenized, out = tiny_run / "tokenized", tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):

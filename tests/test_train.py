@@ -33,7 +33,8 @@ def test_tiny_run_writes_model_metrics_and_curves(tiny_run):
     assert not any(name.endswith((".bin", ".pt", ".pth")) for name in model_files)
     curve = (tiny_run / "dvclive" / "plots" / "metrics" / "eval" / "accuracy.tsv").read_text().splitlines()
     assert curve[0].split("\t")[:2] == ["step", "accuracy"]
-    assert [line.split("\t")[0] for line in curve[1:]] == ["0", *map(str, range(10, 80, 10)), "76"]  # baseline, evals, final
+    steps = ["0", *map(str, range(10, 80, 10)), "76"]  # the baseline, every eval step, the final one
+    assert [line.split("\t")[0] for line in curve[1:]] == steps
     record = json.loads((tiny_run / "checkpoints" / "run.json").read_text())
     assert record["complete"] is True
 
