@@ -339,6 +339,38 @@ def test_a_kill_point_kills_there_and_the_next_write_cleans_up(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 
 
+def test_a_sigterm_at_a_kill_point_cleans_up_and_exits_143(tmp_path):
+    """SIGTERM (a CI cancel) runs every `finally`: no temporary is left, and the exit says what happened."""
+    script = (
+        "import sys\nfrom sentibench.core.atomic import write_json\nfrom sentibench.core.errors import run_cli\n"
+        "sys.exit(run_cli(lambda argv: write_json('out.json', {'a': 1})))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "SENTIBENCH_KILL_AT": "main:write-out.json@TERM"}
+    env["SENTIBENCH_KILL_RECORD"] = str(tmp_path / "record")
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 143 and done.stderr.strip() == "error: terminated (SIGTERM); nothing half-written is left"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["record"]
+    assert (tmp_path / "record").read_text() == "main:write-out.json@TERM\n"
+
+
+def test_in_a_dvc_repository_a_killed_writer_leaves_nothing_beside_the_outputs(tmp_path):
+    """DVC may restore a killed stage's outputs from its run-cache without running it, so a temporary beside
+    them would stay: inside a repository temporaries live in DVC's scratch folder instead."""
+    (tmp_path / ".dvc").mkdir()
+    (tmp_path / "models").mkdir()
+    script = (
+        "from sentibench.core.atomic import atomic_dir\nwith atomic_dir('models/trained') as d: d.joinpath('w').touch()"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "SENTIBENCH_KILL_AT": "main:write-trained"}
+    assert subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, check=False).returncode == -9
+    assert list((tmp_path / "models").iterdir()) == []
+    assert len(list((tmp_path / ".dvc" / "tmp" / "sentibench").glob(".trained.*.tmp"))) == 1
+    del env["SENTIBENCH_KILL_AT"]
+    assert subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, check=False).returncode == 0
+    assert [p.name for p in (tmp_path / "models").iterdir()] == ["trained"]
+    assert list((tmp_path / ".dvc" / "tmp" / "sentibench").iterdir()) == []
+
+
 def test_a_kill_point_counts_only_when_the_stage_died_there(tmp_path, monkeypatch):
     """A `dvc repro` that fails for another reason (here: a stage that exits 1) is not a kill."""
     copy = tmp_path / "copy"

@@ -136,9 +136,9 @@ def compare_runs(a: Path, b: Path) -> tuple[int, list[str]]:
     return compared, differences
 
 
-# One pipeline, killed with SIGKILL at each of these points in turn (each run resumes the one before),
-# then finished: during load, during compute (mid-pretraining, mid-training), during each stage's
-# writes, between the two renames of a folder output, and during the final model save.
+# One pipeline, killed with SIGKILL (SIGTERM where marked) at each of these points in turn (each run
+# resumes the one before), then finished: during load, during compute (mid-pretraining, mid-training),
+# during each stage's writes, between the two renames of a folder output, and during the final model save.
 KILL_CHAIN = (
     "prepare:write-prepared",
     "preprocess:load",
@@ -147,9 +147,11 @@ KILL_CHAIN = (
     "pretrain:write-pretrained",
     "train:load",
     "train:step-35",
+    "train:step-45@TERM",
     "train:write-trained",
     "train:write-train.json",
     "evaluation:write-predictions.csv",
+    "evaluation:write-eval.json@TERM",
     "package:write-final",
 )
 STRAY = re.compile(r"^\..+\.(tmp|old)$")
@@ -178,8 +180,11 @@ def run_kill_chain(copy: Path, log: Path, chain: Sequence[str]) -> list[str]:
         else:
             print(f"repro-check: kill-anywhere: killed at {point}", flush=True)
     run_pipeline(copy, log)
+    # DVC's scratch folder is not the user's: a temporary there waits for its target's next write
     stray = sorted(
-        p.relative_to(copy).as_posix() for p in copy.rglob(".*") if STRAY.match(p.name) and ".git" not in p.parts
+        p.relative_to(copy).as_posix()
+        for p in copy.rglob(".*")
+        if STRAY.match(p.name) and ".git" not in p.parts and ".dvc" not in p.parts
     )
     problems += [f"left behind: {name}" for name in stray]
     return problems

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -32,12 +33,33 @@ def _default_mode(path: Path, directory: bool) -> None:
     path.chmod((0o777 if directory else 0o666) & ~_umask())
 
 
+def scratch_for(target: Path) -> tuple[Path, str]:
+    """Where `target`'s temporaries live, and their name prefix.
+
+    Inside a DVC repository they go to DVC's own scratch folder (`.dvc/tmp/sentibench`), named after the
+    target's full path: a writer killed there, whose stage DVC then restores from its run-cache without
+    running it, leaves nothing beside the outputs (the next write of the target removes it). Outside a
+    repository, or on another filesystem than the target (a rename must stay atomic), beside the target.
+    """
+    parent = target.parent.resolve()
+    for folder in (parent, *parent.parents):
+        if (folder / ".dvc").is_dir():
+            scratch = folder / ".dvc" / "tmp" / "sentibench"
+            scratch.mkdir(parents=True, exist_ok=True)
+            if scratch.stat().st_dev == parent.stat().st_dev:
+                where = hashlib.sha256(str(parent / target.name).encode()).hexdigest()[:12]
+                return scratch, f".{target.name}.{where}."
+            break
+    return target.parent, f".{target.name}."
+
+
 def remove_leftovers(target: Path) -> None:
-    """Temporary siblings of `target` left by a writer that was killed (SIGKILL skips every `finally`)."""
-    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
-        (shutil.rmtree if stale.is_dir() and not stale.is_symlink() else Path.unlink)(stale)
-    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.old"):
-        shutil.rmtree(stale, ignore_errors=True)
+    """Temporaries of `target` left by a writer that was killed (SIGKILL skips every `finally`)."""
+    for folder, prefix in {scratch_for(target), (target.parent, f".{target.name}.")}:
+        for stale in folder.glob(f"{glob.escape(prefix)}*.tmp"):
+            (shutil.rmtree if stale.is_dir() and not stale.is_symlink() else Path.unlink)(stale)
+        for stale in folder.glob(f"{glob.escape(prefix)}*.old"):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 @contextmanager
@@ -46,7 +68,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    scratch, prefix = scratch_for(target)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=scratch)
     os.close(fd)
     tmp_path = Path(tmp)
     _default_mode(tmp_path, directory=False)
@@ -75,13 +98,14 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    scratch, prefix = scratch_for(target)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=scratch))
     _default_mode(tmp, directory=True)
     try:
         yield tmp
         maybe_kill(f"write-{target.name}")
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            old = Path(tempfile.mkdtemp(prefix=prefix, suffix=".old", dir=scratch))
             os.replace(target, old)
             maybe_kill(f"swap-{target.name}")
             os.replace(tmp, target)

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import errno
 import shutil
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
 class UserError(Exception):
     """A problem with the user's input, reported as one line naming the key, path or row."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI cancel, `kill`), raised like Ctrl-C so that every `finally` removes its temporaries."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 EXIT_USER_ERROR = 2
@@ -48,6 +58,8 @@ def disk_full(target: Path) -> UserError:
 
 def run_cli(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> int:
     """Run a stage entry point, mapping `UserError` to a one-line message and exit code 2."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         main(argv)
     except UserError as err:
@@ -56,6 +68,9 @@ def run_cli(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | 
     except PermissionError as err:  # an output folder or file the user cannot write: their fix, not a bug
         print(f"error: {err.filename or err}: permission denied", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Terminated:
+        print("error: terminated (SIGTERM); nothing half-written is left", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -3,7 +3,9 @@
 `SENTIBENCH_KILL_AT=train:step-35` kills the train stage right after step 35; points are
 `<stage>:load` (params read), `<stage>:step-<n>` (after a training step), `<stage>:write-<name>`
 (an output's content is complete, not yet renamed into place) and `<stage>:swap-<name>` (between
-the two renames of a folder output). Unset, as in every normal run, nothing happens.
+the two renames of a folder output). The signal is SIGKILL (nothing runs after it), or SIGTERM with
+`@TERM` after the point (what a CI cancel or `kill` sends: the stage cleans up and exits 143). Unset,
+as in every normal run, nothing happens.
 `sentibench repro-check --kill-anywhere` walks a chain of them through one pipeline; with
 `SENTIBENCH_KILL_RECORD=FILE` the process writes the point into FILE just before it kills itself, so the
 check counts a point as reached only when the process died there, not when it failed some other way.
@@ -28,13 +30,14 @@ def stage_name() -> str:
 
 def maybe_kill(event: str) -> None:
     wanted = os.environ.get(VARIABLE)
-    if wanted and wanted == f"{stage_name()}:{event}":
+    point, _, name = (wanted or "").partition("@")
+    if wanted and point == f"{stage_name()}:{event}":
         sys.stdout.flush()
         record = os.environ.get(RECORD)
         if record:
             with open(record, "a", encoding="utf-8") as out:
                 out.write(f"{wanted}\n")
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), getattr(signal, f"SIG{name or 'KILL'}"))
 
 
 def kill_point_callback() -> Any:
