@@ -219,10 +219,11 @@ def test_emulated_runs_put_every_stage_under_the_emulator(fake_qemu, tmp_path):
 
 
 def test_an_emulation_that_changed_no_kernels_is_a_difference(tmp_path):
-    def env_json(run, aten, onednn, emulator="qemu-x86_64 -cpu Haswell"):
+    def env_json(run, aten, onednn, emulator="qemu-x86_64 -cpu Haswell", features=("AVX2", "FMA3")):
         (tmp_path / run / "metrics").mkdir(parents=True)
         emulator = emulator if run == "run2" else None
         cpu = {"model": "AMD EPYC", "aten_capability": aten, "onednn_isa": onednn, "emulator": emulator}
+        cpu["cpuid_features"] = [*features, *(("X86_V3",) if emulator is None else ())]  # numpy's, turned down
         (tmp_path / run / "metrics" / "env.json").write_text(json.dumps({"cpu": cpu}))
 
     env_json("run1", "AVX512", "Intel AVX-512 with AVX512BW, AVX512VL, and AVX512DQ extensions")
@@ -236,6 +237,14 @@ def test_an_emulation_that_changed_no_kernels_is_a_difference(tmp_path):
     env_json("run2", "AVX2", "Intel AVX2", emulator=None)
     [line] = reprocheck.instruction_sets(tmp_path, "Haswell")
     assert "did not run under the emulator" in line
+    for run in ("run1", "run2"):  # an AVX2-only host: the same kernels, and the emulated CPU shows no other feature
+        shutil.rmtree(tmp_path / run)
+        env_json(run, "AVX2", "Intel AVX2")
+    [line] = reprocheck.instruction_sets(tmp_path, "Haswell")
+    assert "cannot tell whether emulating Haswell changed anything" in line
+    shutil.rmtree(tmp_path / "run2")
+    env_json("run2", "AVX2", "Intel AVX2", features=("AVX2",))  # EPYC's emulated CPUID: no FMA3 in this example
+    assert reprocheck.instruction_sets(tmp_path, "Haswell") == []
 
 
 def test_portable_mode_refuses_when_torch_is_already_loaded(monkeypatch):

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sentibench.checks.workspace import (
+    NUMPY_DISPATCH,
     copy_repo,
     describe_difference,
     emulator_bin,
@@ -192,10 +193,12 @@ def run_kill_chain(copy: Path, log: Path, chain: Sequence[str]) -> list[str]:
 
 def instruction_sets(workdir: Path, emulated: str) -> list[str]:
     """Print the kernels each run used (from its env.json); a difference when emulation changed nothing."""
-    seen, emulators = {}, {}
+    seen, emulators, features = {}, {}, {}
     for name in ("run1", "run2"):
         cpu = json.loads((workdir / name / ENV).read_text(encoding="utf-8"))["cpu"]
         seen[name], emulators[name] = (cpu["aten_capability"], cpu["onednn_isa"]), cpu.get("emulator")
+        # numpy's own dispatch is turned down under emulation (workspace.NUMPY_DISPATCH): not a CPU difference
+        features[name] = set(cpu.get("cpuid_features") or ()) - set(NUMPY_DISPATCH.split(","))
         where = f"emulated {emulated}" if name == "run2" else f"native {cpu['model']}"
         print(f"repro-check: {name} ({where}): ATen {cpu['aten_capability']}, oneDNN {cpu['onednn_isa']}", flush=True)
     run1, run2 = seen["run1"], seen["run2"]
@@ -203,6 +206,12 @@ def instruction_sets(workdir: Path, emulated: str) -> list[str]:
         return [f"run2: the stages did not run under the emulator (env.json records {emulators['run2']!r})"]
     if run2[0] is None or "512" in str(run2[0]) or ("512" in str(run1[1]) and run1[1] == run2[1]):
         return [f"run2: the emulated {emulated} still dispatched to {run2}: the emulation did not take effect"]
+    if run1 == run2 and features["run1"] == features["run2"]:
+        return [
+            f"run2: cannot tell whether emulating {emulated} changed anything: this host's CPU shows the same CPUID "
+            f"features and kernels ({run1[0]}, oneDNN {run1[1]}), so the two runs are not evidence of another CPU; "
+            "run it on a host with AVX-512, or emulate a CPU with other features"
+        ]
     return []
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from sentibench.core.git import changed_files, git
 from sentibench.core.params import RuntimeParams
-from sentibench.core.runtime import EMULATOR, cpu_identity, cpu_model
+from sentibench.core.runtime import EMULATOR, cpu_identity, cpu_model, cpuid_features
 
 PACKAGES = ("torch", "transformers", "datasets", "evaluate", "dvc", "dvclive", "tokenizers", "numpy", "scikit-learn")
 _ONEDNN_PROBE = "import torch; torch.ones(8, 8).to_mkldnn()"  # any oneDNN call makes it report its ISA
@@ -129,6 +129,7 @@ def environment(runtime: RuntimeParams, repo: Path = Path()) -> dict[str, Any]:
             "threads": torch.get_num_threads(),
             "aten_capability": torch.backends.cpu.get_cpu_capability(),
             "onednn_isa": onednn_isa(),
+            "cpuid_features": cpuid_features(),
             "mkl_cbwr": os.environ.get("MKL_CBWR"),
             "emulator": os.environ.get(EMULATOR),  # the model above is then the host's, not the one emulated
         },

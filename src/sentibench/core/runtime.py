@@ -84,6 +84,14 @@ def cpu_identity() -> dict[str, Any]:
     }
 
 
+def cpuid_features() -> list[str]:
+    """The CPU features this process itself sees through CPUID (numpy's dispatch probe): under an emulator,
+    the emulated CPU's, where /proc/cpuinfo still describes the host."""
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    return sorted(name for name, present in __cpu_features__.items() if present)
+
+
 def kernels_in_use() -> str:
     """The kernels this process runs, in words: ATen's capability and the MKL variables set."""
     import torch
