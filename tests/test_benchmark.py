@@ -64,11 +64,16 @@ def test_stage_writes_every_field(tiny_run, tmp_path):
     latency = inference["batch_1_latency"]
     assert latency["iterations"] >= 3 and latency["p50_ms"] <= latency["p99_ms"]
     assert {"mean_ms", "p90_ms", "stdev_ms", "rows_per_second"} <= set(latency)
+    assert latency["iterations"] % 12 == 0  # whole passes over the pool: max(batch_sizes) 4 x min_iterations 3
+    widest = inference["by_batch_size"][-1]
+    assert latency["padding_efficiency"] == 1  # one row a batch: no padding
+    assert widest["padding_efficiency"] > widest["given_order_padding_efficiency"]  # sorting removes padding
     assert report["memory"]["peak_rss_mib"] > 0 and "cuda_max_allocated_mib" in report["memory"]
     assert "environment" not in report  # not a metric: it goes beside it
     env = json.loads((tmp_path / "env.json").read_text())
     assert env["runtime"]["deterministic"] is False  # speed runs outside deterministic mode
-    assert curve.read_text().splitlines()[0].startswith("batch_size,rows_per_second,mean_ms,p50_ms")
+    header = curve.read_text().splitlines()[0].split(",")
+    assert header[:3] == ["batch_size", "rows_per_second", "padding_efficiency"] and "given_order_p50_ms" in header
 
 
 def test_a_slow_first_step_is_warm_up_not_measured(tiny_run, tmp_path):
@@ -179,3 +184,18 @@ def test_a_slow_setting_says_so_with_its_measured_factor(monkeypatch):
     assert "without bf16 instructions" in bf16 and "0.08x" in bf16
     monkeypatch.setattr(runtime, "cpu_identity", lambda: {"vendor": "GenuineIntel", "isa": ["avx2", "amx_bf16"]})
     assert runtime.slow_lever_notes(portable=False, bf16=True) == []
+
+
+def test_length_sorted_batches_cover_the_pool_once_with_less_padding():
+    lengths = [5, 50, 6, 48, 7, 52, 4, 49]
+    for length_sorted in (True, False):
+        batches = benchmark.inference_batches(lengths, 2, length_sorted)
+        assert sorted(i for batch in batches for i in batch) == list(range(8))
+
+    def padded(batches):
+        return sum(max(lengths[i] for i in batch) * len(batch) for batch in batches)
+
+    assert padded(benchmark.inference_batches(lengths, 2, True)) < padded(
+        benchmark.inference_batches(lengths, 2, False)
+    )
+    assert benchmark.inference_batches(lengths, 2, True) == benchmark.inference_batches(lengths, 2, True)  # seeded

@@ -3,9 +3,11 @@
 Training: the same Trainer set-up as the `train` stage, from the same data; `warmup_steps` run
 untimed, then each of `measure_steps` steps is timed on its own, from the end of the step before
 (so fetching and collating its batch counts) and reported as median and spread,
-with the real and padded tokens of exactly those batches. Inference: the trained model on test
-rows, per batch size, after warm-up, for at least N iterations and T seconds (CUDA events on a
-GPU, perf_counter on the CPU). Model FLOPs utilisation divides the achieved training FLOP/s by
+with the real and padded tokens of exactly those batches. Inference: the trained model on one pool
+of test rows for every batch size, batched as serving systems batch (length-sorted, each batch
+padded to its own longest row) and, beside it, in the given order; after warm-up, whole passes over
+the pool for at least T seconds (CUDA events on a GPU, perf_counter on the CPU), with the padding
+efficiency of each. Model FLOPs utilisation divides the achieved training FLOP/s by
 the machine's own peak, measured in the same process with a large matmul. Runs outside
 deterministic mode (which slows CUDA) and outside portable mode (the quality pipeline's pinned
 kernels, about 0.6x the speed): it measures what this machine can do, and records the mode it ran in
@@ -176,45 +178,75 @@ def _timed(run: Callable[[], Any], clock: Clock) -> float:
     return clock() - start_time
 
 
+def inference_batches(lengths: Sequence[int], batch_size: int, length_sorted: bool) -> list[list[int]]:
+    """Row indices of each batch: over rows sorted by length, as serving systems batch (each batch padded
+    only to its own longest row), or in the given order; the batches then in a seeded shuffled order, so
+    that warm-up and timed batches, short and long, are alike."""
+    import random
+
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i)) if length_sorted else range(len(lengths))
+    batches = [list(order[i : i + batch_size]) for i in range(0, len(lengths), batch_size)]
+    random.Random(0).shuffle(batches)
+    return batches
+
+
+def time_inference(model: Any, batches: list[dict[str, Any]], b: BenchmarkParams, clock: Clock) -> list[float]:
+    """Seconds of each timed forward pass: warm-up first, then whole passes over the batches, at least
+    one and until `min_seconds` have passed."""
+    for batch in batches[: b.inference_warmup]:
+        model(**batch)
+    seconds: list[float] = []
+    started = clock()
+    while not seconds or clock() - started < b.min_seconds:
+        for batch in batches:
+            seconds.append(_timed(lambda batch=batch: model(**batch), clock))
+    return seconds
+
+
 def measure_inference(
     model: Any, tokenizer: Any, test: Any, b: BenchmarkParams, bf16: bool, clock: Clock = time.perf_counter
 ) -> list[dict[str, Any]]:
-    """Latency and throughput per batch size, over test rows taken in order (cycled when short)."""
+    """Latency, throughput and padding efficiency per batch size, on one pool of test rows for every size
+    (`max(batch_sizes)` x `min_iterations` rows, cycled when the split is short): batches formed from the
+    length-sorted pool, and beside them (`given_order_*`) from the pool in its given order."""
     import torch
-    from transformers import DataCollatorWithPadding
 
-    collate = DataCollatorWithPadding(tokenizer)
     device = next(model.parameters()).device
     rows = test.select_columns(list(ENCODED_FIELDS))
+    pool = [rows[i % len(rows)] for i in range(max(b.batch_sizes) * b.min_iterations)]
+    lengths = [len(row["input_ids"]) for row in pool]
     results = []
     for batch_size in b.batch_sizes:
-        picks = [rows[i % len(rows)] for i in range(batch_size * (b.min_iterations + b.inference_warmup))]
-        batches = [collate(picks[i : i + batch_size]) for i in range(0, len(picks), batch_size)]
-        batches = [{k: v.to(device) for k, v in batch.items()} for batch in batches]
-        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-
-        def forward(batch: dict[str, Any]) -> Callable[[], Any]:
-            return lambda: model(**batch)
-
-        with torch.no_grad(), autocast:
-            for batch in batches[: b.inference_warmup]:
-                model(**batch)
-            seconds: list[float] = []
-            started = clock()
-            while len(seconds) < b.min_iterations or clock() - started < b.min_seconds:
-                batch = batches[b.inference_warmup + len(seconds) % b.min_iterations]
-                seconds.append(_timed(forward(batch), clock))
-        ms = summarise([1000 * s for s in seconds], "ms")
-        results.append(
-            {
-                "batch_size": batch_size,
-                "rows_per_second": batch_size * len(seconds) / sum(seconds),
+        measured = {}
+        for length_sorted in (True, False):
+            batches = [
+                tokenizer.pad([pool[i] for i in indices], return_tensors="pt")
+                for indices in inference_batches(lengths, batch_size, length_sorted)
+            ]
+            masks = [batch["attention_mask"] for batch in batches]
+            batches = [{k: v.to(device) for k, v in batch.items()} for batch in batches]
+            autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+            with torch.inference_mode(), autocast:
+                seconds = time_inference(model, batches, b, clock)
+            ms = summarise([1000 * s for s in seconds], "ms")
+            measured[length_sorted] = {
+                "rows_per_second": len(pool) * len(seconds) / len(batches) / sum(seconds),
+                "padding_efficiency": padding_efficiency(masks),
                 "mean_ms": ms.mean,
                 "p50_ms": ms.median,
                 "p90_ms": ms.p90,
                 "p99_ms": ms.p99,
                 "stdev_ms": ms.stdev,
                 "iterations": ms.n,
+            }
+        given = measured[False]
+        results.append(
+            {
+                "batch_size": batch_size,
+                **measured[True],
+                "given_order_rows_per_second": given["rows_per_second"],
+                "given_order_padding_efficiency": given["padding_efficiency"],
+                "given_order_p50_ms": given["p50_ms"],
             }
         )
     return results

@@ -196,8 +196,8 @@ class BenchmarkParams:
     measure_steps: int = option(30, "training steps timed")
     batch_sizes: list[int] = option([1, 8, 16, 32, 64], "inference batch sizes")
     inference_warmup: int = option(3, "inference iterations run but not timed")
-    min_iterations: int = option(10, "each inference batch size runs at least this many iterations...")
-    min_seconds: float = option(1.0, "...and at least this long")
+    min_iterations: int = option(10, "the inference pool is max(batch_sizes) x this many test rows...")
+    min_seconds: float = option(1.0, "...run in whole passes for at least this long per batch size")
     gemm_size: int = option(2048, "the square matmul that measures the machine's peak FLOP/s")
 
     def validate(self) -> None:
