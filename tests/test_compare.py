@@ -2,10 +2,12 @@
 
 import json
 import re
+import shutil
 import subprocess
 
 import pytest
 
+from conftest import REPO
 from sentibench.core.errors import UserError, run_cli
 from sentibench.runs import aggregate, compare, history, tolerances
 from sentibench.runs.revisions import snapshot
@@ -262,8 +264,119 @@ def test_report_names_the_worse_metric_and_draws_valid_pngs(repo, tmp_path):
         "throughput.png",
     ]
     text = (out / "report.md").read_text(encoding="utf-8")
-    table = [line for line in text.splitlines() if line.startswith("| eval.")]
-    assert table[0].startswith("| eval.accuracy |") and table[0].endswith("| worse |")  # worse rows first
+    table = [line for line in text.splitlines() if line.startswith("| ")]
+    assert table[1].startswith("| test accuracy (`eval.accuracy`) |") and table[1].endswith("| **worse** |")
     for image in ("curves.png", "confusion.png", "throughput.png"):
         assert f"]({image})" in text
         assert (out / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _benchmark_run(repo, name, accuracy, speed, env=ENV):
+    """A commit with what the real pipeline writes: quality, timings and a benchmark of many percentiles."""
+    stats = lambda median: {k: median * f for k, f in (("median", 1), ("p10", 0.9), ("p90", 1.1), ("mean", 1))}  # noqa: E731
+    repo.write(
+        "benchmark/dvc.yaml",
+        'stages:\n  b:\n    wdir: ..\n    cmd: "true"\n    metrics:\n      - metrics/throughput.json: {cache: false}\n',
+    )
+    repo.write("results/benchmark_env.json", env)
+    repo.write(
+        "metrics/throughput.json",
+        {
+            "training": {
+                "samples_per_second": stats(speed),
+                "tokens_per_second": stats(speed * 40),
+                "step_seconds": stats(16 / speed),
+                "model_flops_utilisation_real_tokens": 0.37 * speed / 300,
+            },
+            "inference": {"batch_1_latency": {"p50_ms": 3.0, "p90_ms": 3.5, "p99_ms": 4.0}},
+            "memory": {"peak_rss_mib": 2100.0},
+        },
+    )
+    repo.write("metrics/train.json", {"steps_to_target": 600, "eval_accuracy": accuracy + 0.01, "global_step": 1872})
+    repo.write("metrics/pretrain.json", {"tokens": 1234567, "steps": 1000, "mean_logged_loss": 5.0 + accuracy})
+    dvc_yaml = DVC_YAML + "      - metrics/train.json: {cache: false}\n      - metrics/pretrain.json: {cache: false}\n"
+    repo.commit_run(name, accuracy=accuracy, f1=accuracy - 0.01, loss=0.45, speed=speed)
+    repo.write("dvc.yaml", dvc_yaml)
+    repo.write("tolerances.yaml", (REPO / "tolerances.yaml").read_text(encoding="utf-8"))  # the project's own
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", f"{name}: every file")
+
+
+def test_the_report_answers_first_and_keeps_the_rest_collapsed(repo, tmp_path):
+    from sentibench.runs import report
+
+    _benchmark_run(repo, "before", accuracy=0.80, speed=300.0)
+    _benchmark_run(repo, "after", accuracy=0.82, speed=345.0)
+    out = tmp_path / "report"
+    report.main(["HEAD~2", "HEAD", "--repo", str(repo.path), "--out", str(out)])
+    text = (out / "report.md").read_text(encoding="utf-8")
+    opened = text.split("<details>", 1)[0]
+    rows = [line for line in opened.splitlines() if line.startswith("| ") and not line.startswith("| metric")]
+    rows = [line for line in rows if not line.startswith("|---")]
+    assert rows[0].startswith("| test accuracy (`eval.accuracy`) | 0.8 | 0.82 | +0.02 | ±0.005 | **better** |")
+    assert any(line.startswith("| training samples/s") and "**better**" in line for line in rows)
+    assert len(rows) <= 25
+    assert not any("p10" in line or "p90" in line for line in rows)  # percentiles are collapsed
+    assert "<summary>throughput: " in text and "<summary>params: 1 changed</summary>" not in opened
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("google-chrome")
+# GitHub's comment styles, as far as layout goes: 16 px type at 1.5, tables with 6/13 px cell padding.
+GITHUB_CSS = """body{font:16px/1.5 -apple-system,'Segoe UI',Helvetica,Arial,sans-serif;max-width:880px;margin:0 auto;
+padding:180px 16px 0}table{border-collapse:collapse;display:block;overflow:auto}td,th{padding:6px 13px;
+border:1px solid #d0d7de}code{font-size:85%}img{max-width:100%}"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_the_reports_first_screen_holds_the_headline_table(repo, tmp_path):
+    """Rendered as GitHub renders a PR comment (cmark-gfm, GitHub's own Markdown library), in a 1280x800
+    browser window with 180 px of GitHub's page above the comment, the headline table is on the first screen."""
+    import cmarkgfm
+    from cmarkgfm.cmark import Options
+
+    from sentibench.runs import report
+
+    _benchmark_run(repo, "before", accuracy=0.80, speed=300.0)
+    _benchmark_run(repo, "after", accuracy=0.82, speed=345.0)
+    out = tmp_path / "report"
+    report.main(["HEAD~2", "HEAD", "--repo", str(repo.path), "--out", str(out)])
+    body = cmarkgfm.github_flavored_markdown_to_html(
+        (out / "report.md").read_text(encoding="utf-8"), Options.CMARK_OPT_UNSAFE
+    )
+    measure = (
+        "<script>window.onload=()=>{const t=document.querySelector('table').getBoundingClientRect();"
+        "document.body.dataset.headlineBottom=Math.ceil(t.bottom);"
+        "document.body.dataset.headlineRows=document.querySelector('table').rows.length;}</script>"
+    )
+    page = out / "page.html"
+    page.write_text(f"<!doctype html><meta charset=utf-8><style>{GITHUB_CSS}</style>{body}{measure}", encoding="utf-8")
+    browser = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1280,800"]
+    browser += ["--proxy-server=127.0.0.1:9", f"--user-data-dir={tmp_path / 'u'}", "--virtual-time-budget=5000"]
+    dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True, check=False)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    bottom = int(re.search(r'data-headline-bottom="(\d+)"', dom.stdout).group(1))
+    rows = int(re.search(r'data-headline-rows="(\d+)"', dom.stdout).group(1))
+    assert rows == 1 + 7 and 180 < bottom <= 800  # the header and the 7 headline metrics both runs have
+    assert "<details>" in dom.stdout and dom.stdout.index("test accuracy") < dom.stdout.index("<details>")
+
+
+@pytest.mark.parametrize(
+    ("args", "setup", "message"),
+    [
+        (["nosuchbranch", "HEAD"], None, "unknown revision 'nosuchbranch'"),
+        (["HEAD", "workspace", "--out", "{tmp}/file"], None, "{tmp}/file: --out must be a folder"),
+        (["HEAD", "workspace"], "bad_json", "metrics/eval.json at workspace: not valid JSON"),
+    ],
+)
+def test_report_bad_input_is_one_line_and_writes_nothing(repo, tmp_path, capsys, args, setup, message):
+    from sentibench.runs import report
+
+    (tmp_path / "file").write_text("not a folder")
+    if setup == "bad_json":
+        repo.write("metrics/eval.json", "{not json")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    out = [] if "--out" in args else ["--out", str(tmp_path / "report")]
+    assert run_cli(report.main, [*args, *out, "--repo", str(repo.path)]) == 2
+    err = capsys.readouterr().err
+    assert message.replace("{tmp}", str(tmp_path)) in err and err.count("\n") == 1
+    assert not (tmp_path / "report").exists()

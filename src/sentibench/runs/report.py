@@ -1,8 +1,11 @@
 """`sentibench report [A] [B] --out DIR`: a Markdown report of two runs that a PR comment shows as it is.
 
-One `report.md` with its PNG images beside it (rendered with matplotlib: no browser, no network):
-the two revisions and their environments, the params that changed, the verdict table of `compare`
-(worse rows first), training curves, test confusion matrices and inference throughput by batch size.
+One `report.md` with its PNG images beside it (rendered with matplotlib: no browser, no network),
+answer first: the headline metrics (test accuracy and macro F1 with a sweep's spread where one is
+given, accuracy over the reference, time to the target, training speed, MFU, batch-1 latency, peak
+memory), one line of counts, the metrics judged worse or better with their tolerance; then training
+curves, test confusion matrices and inference throughput; then, collapsed and grouped by file, what
+is not comparable or changed without a direction, the params and the environments.
 CI posts it on each pull request (`cml comment create --publish report.md`, which uploads the images,
 or a GitLab note / job summary); `--fail-on worse` exits 1 after writing it.
 """
@@ -28,6 +31,19 @@ from sentibench.runs.revisions import Snapshot, read_text, resolve
 from sentibench.runs.tolerances import DEFAULT_TOLERANCES
 
 VERDICT_ORDER = ("worse", "not comparable", "better", "changed", "same")
+# What a reviewer looks at first, in words: quality with its spread, time to the target, speed, memory.
+HEADLINE = {
+    "eval.accuracy": "test accuracy",
+    "eval.f1_macro": "test macro F1",
+    "eval.accuracy_over_reference": "accuracy over the TF-IDF reference",
+    "train.steps_to_target": "steps to the target accuracy",
+    "train_timing.seconds_to_target": "seconds to the target accuracy",
+    "throughput.training.samples_per_second.median": "training samples/s",
+    "throughput.training.model_flops_utilisation_real_tokens": "real-token MFU",
+    "throughput.inference.batch_1_latency.p50_ms": "inference p50 at batch 1 (ms)",
+    "throughput.memory.peak_rss_mib": "peak memory (MiB)",
+}
+OPEN_JUDGED = 14  # with the headline, about 25 metric rows in the open; the rest collapsed
 ENV_FIELDS = ("cpu.model", "cpu.threads", "cpu.aten_capability", "gpu.name", "torch_build.version", "git.commit")
 CURVES = {"validation accuracy": "eval/accuracy", "validation loss": "eval/loss", "training loss": "loss"}
 
@@ -124,36 +140,78 @@ def environments(a: Snapshot, b: Snapshot) -> str:
     return render_table(["environment", "A", "B"], rows, "md")
 
 
-def markdown(a: Snapshot, b: Snapshot, rows: list[dict[str, Any]], judged: set[str], images: dict[str, str]) -> str:
-    """The report: counts, environments, params, then the metrics with a tolerance and any other metric whose
-    value changed, worse first; metrics that only one side has are counted, not listed."""
-    one_sided = [r for r in rows if (r["a"] is None) != (r["b"] is None)]
-    listed = [r for r in rows if r not in one_sided and (r["metric"] in judged or r["verdict"] != "same")]
-    listed.sort(key=lambda r: (r["metric"] not in judged, VERDICT_ORDER.index(r["verdict"]), r["metric"]))
-    counts = {v: sum(r["verdict"] == v for r in rows if r not in one_sided) for v in VERDICT_ORDER}
-    change = lambda r: f"{r['change']:+.4g}" if r["change"] is not None else "–"  # noqa: E731
-    table = [
-        [r["metric"], format_value(r["a"]), format_value(r["b"]), change(r), r["tolerance"], r["verdict"]]
-        for r in listed
+def _change(row: dict[str, Any]) -> str:
+    return f"{row['change']:+.4g}" if row["change"] is not None else "–"
+
+
+def _table(rows: list[dict[str, Any]], names: dict[str, str] | None = None) -> str:
+    """Metric rows as a Markdown table; `names` gives headline rows their words (the metric key in code)."""
+    header = ["metric", "A", "B", "change", "tolerance", "verdict"]
+    body = [
+        [
+            f"{names[r['metric']]} (`{r['metric']}`)" if names else r["metric"],
+            format_value(r["a"]),
+            format_value(r["b"]),
+            _change(r),
+            r["tolerance"] or "–",
+            f"**{r['verdict']}**" if r["verdict"] in ("worse", "better") else r["verdict"],
+        ]
+        for r in rows
     ]
+    return render_table(header, body, "md")
+
+
+def _details(summary: str, body: str) -> list[str]:
+    """A collapsed section (GitHub renders <details>; the blank lines let the Markdown inside render)."""
+    return ["<details>", f"<summary>{summary}</summary>", "", body, "", "</details>", ""]
+
+
+def markdown(a: Snapshot, b: Snapshot, rows: list[dict[str, Any]], images: dict[str, str]) -> str:
+    """The report, answer first: the headline metrics, one line of counts, the metrics judged worse or better
+    with why; then the charts; everything else (not comparable, changed without a direction, params,
+    environments) collapsed and grouped by file. At most about 25 metric rows are in the open."""
+    one_sided = [r for r in rows if (r["a"] is None) != (r["b"] is None)]
+    both = [r for r in rows if r not in one_sided]
+    by_name = {r["metric"]: r for r in rows}
+    headline = [by_name[name] for name in HEADLINE if name in by_name]
+    judged_rows = [r for r in both if r["verdict"] in ("worse", "better") and r["metric"] not in HEADLINE]
+    judged_rows.sort(key=lambda r: (VERDICT_ORDER.index(r["verdict"]), r["metric"]))
+    open_rows, more = judged_rows[:OPEN_JUDGED], judged_rows[OPEN_JUDGED:]
+    counts = {v: sum(r["verdict"] == v for r in both) for v in VERDICT_ORDER}
     only_a = sum(r["b"] is None for r in one_sided)
-    params = changed_params(a, b)
     parts = [
         f"## sentibench report: A = `{a.label}`, B = `{b.label}`",
+        "",
+        _table(headline, HEADLINE) if headline else "No headline metric on either side.",
         "",
         "**"
         + ", ".join(f"{n} {v}" for v, n in counts.items() if n)
         + "**"
         + (f" ({only_a} metrics only in A, {len(one_sided) - only_a} only in B)" if one_sided else ""),
         "",
-        environments(a, b),
-        "",
-        render_table(["param", "A", "B"], [[k, x, y] for k, x, y in params], "md") if params else "No params changed.",
-        "",
-        render_table(["metric", "A", "B", "change", "tolerance", "verdict"], table, "md"),
-        "",
     ]
+    if open_rows:
+        parts += ["Judged worse or better beyond their tolerance (the tolerance column says why):", ""]
+        parts += [_table(open_rows), ""]
+    if more:
+        parts += _details(f"{len(more)} more judged worse or better", _table(more))
     parts += [f"![{title}]({name})" for title, name in images.items()]
+    parts.append("")
+    rest = [r for r in both if r["verdict"] in ("changed", "not comparable") and r["metric"] not in HEADLINE]
+    for verdict in ("not comparable", "changed"):
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for r in (r for r in rest if r["verdict"] == verdict):
+            grouped.setdefault(r["metric"].split(".", 1)[0], []).append(r)
+        for file, file_rows in sorted(grouped.items()):
+            why = " (other environments)" if verdict == "not comparable" else " (no direction to judge)"
+            parts += _details(f"{file}: {len(file_rows)} {verdict}{why}", _table(file_rows))
+    params = changed_params(a, b)
+    if params:
+        table = render_table(["param", "A", "B"], [[k, x, y] for k, x, y in params], "md")
+        parts += _details(f"params: {len(params)} changed", table)
+    else:
+        parts += ["No params changed.", ""]
+    parts += _details("environments", environments(a, b))
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -162,7 +220,7 @@ def build_report(repo: Path, side_a: str, side_b: str, tolerance_file: Path, out
     import matplotlib
 
     matplotlib.use("Agg")
-    a, b, tolerances, rows = judge(repo, side_a, side_b, tolerance_file)
+    a, b, _, rows = judge(repo, side_a, side_b, tolerance_file)
     sides = {f"A {side_a}": side_files(repo, side_a), f"B {side_b}": side_files(repo, side_b)}
     plots = {
         "training curves": ("curves.png", plot_curves),
@@ -178,7 +236,7 @@ def build_report(repo: Path, side_a: str, side_b: str, tolerance_file: Path, out
         images = {title: name for title, (name, draw) in plots.items() if draw(sides, scratch / name)}
         for name in images.values():
             os.replace(scratch / name, out / name)
-        write_text(out / "report.md", markdown(a, b, rows, set(tolerances), images))
+        write_text(out / "report.md", markdown(a, b, rows, images))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return rows
