@@ -153,7 +153,9 @@ def _table(rows: list[dict[str, Any]], names: dict[str, str] | None = None) -> s
             format_value(r["a"]),
             format_value(r["b"]),
             _change(r),
-            r["tolerance"] or "–",
+            "other environment (see below)"
+            if r["verdict"] == "not comparable" and " vs " in r["tolerance"]
+            else r["tolerance"] or "–",
             f"**{r['verdict']}**" if r["verdict"] in ("worse", "better") else r["verdict"],
         ]
         for r in rows
@@ -190,6 +192,9 @@ def markdown(a: Snapshot, b: Snapshot, rows: list[dict[str, Any]], images: dict[
         + (f" ({only_a} metrics only in A, {len(one_sided) - only_a} only in B)" if one_sided else ""),
         "",
     ]
+    reasons = sorted({r["tolerance"] for r in both if r["verdict"] == "not comparable" and " vs " in r["tolerance"]})
+    parts += [f"Timings measured in other environments are not compared: {reason}." for reason in reasons]
+    parts += [""] if reasons else []
     if open_rows:
         parts += ["Judged worse or better beyond their tolerance (the tolerance column says why):", ""]
         parts += [_table(open_rows), ""]
