@@ -150,6 +150,7 @@ def test_history_has_a_point_per_commit_and_writes_the_plot(repo, capsys):
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = capsys.readouterr().out
     assert "third run" in out and "eval.accuracy" in out
+    assert "eval.loss" not in out  # the headline metrics by default, not every metric with a tolerance
     html = repo.path / "history.html"
     history.main(["--repo", str(repo.path), "--plot", str(html), "--metrics", "eval.accuracy"])
     assert "<svg" in html.read_text()
@@ -380,3 +381,25 @@ def test_report_bad_input_is_one_line_and_writes_nothing(repo, tmp_path, capsys,
     err = capsys.readouterr().err
     assert message.replace("{tmp}", str(tmp_path)) in err and err.count("\n") == 1
     assert not (tmp_path / "report").exists()
+
+
+def test_history_plot_is_one_grid_on_one_screen_with_the_reference(repo, tmp_path, monkeypatch):
+    import matplotlib.image
+    import matplotlib.pyplot as plt
+
+    for i, accuracy in enumerate((0.80, 0.82, 0.81)):
+        _benchmark_run(repo, f"run {i}", accuracy=accuracy, speed=300.0 + 10 * i)
+        repo.write("metrics/eval.json", {"accuracy": accuracy, "f1_macro": 0.8, "reference": {"accuracy": 0.85}})
+        repo.git("add", "-A")
+        repo.git("commit", "-qm", f"run {i}: with the reference")
+    drawn = []
+    monkeypatch.setattr(plt, "close", lambda fig: drawn.append(fig))  # keep the figure to look at its panels
+    target = tmp_path / "history.png"
+    history.main(["--repo", str(repo.path), "--plot", str(target), "-n", "6"])
+    height, width, _ = matplotlib.image.imread(target).shape
+    assert width <= 1280 and height <= 800  # one screen, not a scroll through stacked panels
+    panels = [axis for axis in drawn[0].axes if axis.get_visible()]
+    titles = [axis.get_title() for axis in panels]
+    assert titles[0] == "test accuracy" and "real-token MFU" in titles and len(panels) == 7  # the 7 present
+    assert [line.get_label() for line in panels[0].get_lines()] == ["this model", "TF-IDF reference"]
+    assert panels[-1].get_xticklabels()[0].get_text()  # commits labelled

@@ -1,7 +1,9 @@
 """`sentibench history`: metrics over the last N commits that changed them, as a table and a plot.
 
-The plot has one panel per metric (accuracy and samples/s share no scale), commits in order on
-the x axis. The file type follows the name: .png, .svg, or .html (the SVG inside a page).
+By default the headline metrics (the report's); `--metrics` picks others. The plot is one grid that
+fits a screen, one panel per metric (accuracy and samples/s share no scale), commits in order on the
+shared x axis, the TF-IDF reference beside the model's test accuracy and F1. The file type follows
+the name: .png, .svg, or .html (the SVG inside a page).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from sentibench.core.atomic import atomic_path
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.git import git
 from sentibench.core.tables import render_table
+from sentibench.runs.headline import HEADLINE, REFERENCE
 from sentibench.runs.revisions import Snapshot, commits_touching, snapshot
-from sentibench.runs.tolerances import DEFAULT_TOLERANCES, load_tolerances
 
 METRICS_DIR = "metrics"
 
@@ -36,22 +38,30 @@ def series(points: list[tuple[str, Snapshot]], names: Sequence[str]) -> dict[str
 
 
 def plot(points: list[tuple[str, Snapshot]], data: dict[str, list[float | None]], target: Path) -> None:
+    """One grid that fits a 1280x800 screen, a panel per metric, commits on the shared x axis; the model's
+    test accuracy and F1 with the TF-IDF reference's beside them (dashed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     labels = [sha for sha, _ in points]
-    fig, axes = plt.subplots(
-        len(data), 1, figsize=(max(6, len(labels) * 0.9), 2.2 * len(data)), sharex=True, squeeze=False
-    )
-    for axis, (name, values) in zip(axes[:, 0], data.items(), strict=True):
-        xs = [i for i, v in enumerate(values) if v is not None]
-        axis.plot(xs, [values[i] for i in xs], marker="o", label=name)
-        axis.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    columns = min(3, len(data))
+    rows = -(-len(data) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(12.8, 7.6), sharex=True, squeeze=False)
+    for axis, (name, values) in zip(axes.flat, data.items(), strict=False):
+        _line(axis, values, "o-", "this model")
+        if name in REFERENCE:
+            _line(axis, [snap.metrics.get(REFERENCE[name]) for _, snap in points], "s--", "TF-IDF reference")
+            axis.legend(fontsize=7)
+        axis.set_title(f"{HEADLINE.get(name, name)}", fontsize=9)
         axis.grid(alpha=0.3)
-    axes[-1, 0].set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
-    fig.suptitle("sentibench metrics by commit")
+    for axis in list(axes.flat)[len(data) :]:
+        axis.set_visible(False)
+    for axis in axes[-1]:
+        axis.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=7)
+        axis.tick_params(labelbottom=True)
+    fig.suptitle(f"sentibench headline metrics over the last {len(labels)} commits that changed metrics/")
     fig.tight_layout()
     suffix = target.suffix.lower()
     if suffix not in (".png", ".svg", ".html"):
@@ -65,25 +75,28 @@ def plot(points: list[tuple[str, Snapshot]], data: dict[str, list[float | None]]
                 encoding="utf-8",
             )
         else:
-            fig.savefig(tmp, format=suffix[1:], dpi=120)
+            fig.savefig(tmp, format=suffix[1:], dpi=100)
     plt.close(fig)
+
+
+def _line(axis: Any, values: Sequence[float | None], style: str, label: str) -> None:
+    """A series with gaps where a commit has no value."""
+    xs = [i for i, v in enumerate(values) if v is not None]
+    axis.plot(xs, [values[i] for i in xs], style, label=label, markersize=4)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=10, help="how many commits (default 10)")
     parser.add_argument("--repo", type=Path, default=Path())
-    parser.add_argument("--metrics", help="comma-separated metric names (default: those in tolerances.yaml)")
+    parser.add_argument("--metrics", help="comma-separated metric names (default: the headline metrics)")
     parser.add_argument("--plot", type=Path, default=Path("history.png"))
     parser.add_argument("--format", choices=("text", "md"), default="text")
     args = parser.parse_args(argv)
     if args.n < 1:
         raise UserError("-n must be at least 1")
     points = collect(args.repo, args.n)
-    if args.metrics:
-        names = [n.strip() for n in args.metrics.split(",") if n.strip()]
-    else:
-        names = list(load_tolerances(args.repo / DEFAULT_TOLERANCES))
+    names = [n.strip() for n in args.metrics.split(",") if n.strip()] if args.metrics else list(HEADLINE)
     present = [n for n in names if any(n in snap.metrics for _, snap in points)]
     missing = sorted(set(names) - set(present))
     if args.metrics and missing:

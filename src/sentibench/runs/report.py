@@ -27,22 +27,11 @@ from sentibench.core.contract import DVCLIVE, INFERENCE_CURVE, PREDICTIONS
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.tables import flatten, format_value, render_table
 from sentibench.runs.compare import changed_params, judge, sides_parser
+from sentibench.runs.headline import HEADLINE
 from sentibench.runs.revisions import Snapshot, read_text, resolve
 from sentibench.runs.tolerances import DEFAULT_TOLERANCES
 
 VERDICT_ORDER = ("worse", "not comparable", "better", "changed", "same")
-# What a reviewer looks at first, in words: quality with its spread, time to the target, speed, memory.
-HEADLINE = {
-    "eval.accuracy": "test accuracy",
-    "eval.f1_macro": "test macro F1",
-    "eval.accuracy_over_reference": "accuracy over the TF-IDF reference",
-    "train.steps_to_target": "steps to the target accuracy",
-    "train_timing.seconds_to_target": "seconds to the target accuracy",
-    "throughput.training.samples_per_second.median": "training samples/s",
-    "throughput.training.model_flops_utilisation_real_tokens": "real-token MFU",
-    "throughput.inference.batch_1_latency.p50_ms": "inference p50 at batch 1 (ms)",
-    "throughput.memory.peak_rss_mib": "peak memory (MiB)",
-}
 OPEN_JUDGED = 14  # with the headline, about 25 metric rows in the open; the rest collapsed
 ENV_FIELDS = ("cpu.model", "cpu.threads", "cpu.aten_capability", "gpu.name", "torch_build.version", "git.commit")
 CURVES = {"validation accuracy": "eval/accuracy", "validation loss": "eval/loss", "training loss": "loss"}
