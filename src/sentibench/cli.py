@@ -23,6 +23,7 @@ COMMANDS = {
     "history": "sentibench.runs.history",
     "aggregate": "sentibench.runs.aggregate",
     "report": "sentibench.runs.report",
+    "exps": "sentibench.runs.exps",
     "benchmark": "sentibench.bench.benchmark",
     "levers": "sentibench.bench.levers",
 }
