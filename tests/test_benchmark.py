@@ -199,3 +199,22 @@ def test_length_sorted_batches_cover_the_pool_once_with_less_padding():
         benchmark.inference_batches(lengths, 2, False)
     )
     assert benchmark.inference_batches(lengths, 2, True) == benchmark.inference_batches(lengths, 2, True)  # seeded
+
+
+def test_scaling_changes_one_axis_at_a_time_and_measures_each_in_its_own_process(tiny_run, tmp_path, capsys):
+    from sentibench.bench import scaling
+
+    params = load_params(write_params(tmp_path / "params.yaml", {"benchmark": QUICK}))
+    found = scaling.variants(params)
+    assert found["current params"] == (params, None) and found["rows 2000"] == (params, 2000)
+    tokens, _ = found["max_tokens 64"]
+    assert tokens.preprocess.max_tokens == 64 and tokens.model == params.model and tokens.train == params.train
+    wide, _ = found["shape: rbt3 shape"]
+    assert wide.model.config["hidden_size"] == 768 and wide.preprocess == params.preprocess
+    args = ["--params", str(tmp_path / "params.yaml"), "--prepared", str(tiny_run / "prepared")]
+    args += ["--tokenized", str(tiny_run / "tokenized"), "--only", "max_tokens 64", "--format", "md"]
+    scaling.main(args)
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [r[0].lstrip("| ") for r in rows] == ["current params", "max_tokens 64"]
+    assert float(rows[1][4]) < float(rows[0][4])  # fewer real tokens a row at the lower limit
+    assert all(float(r[7].rstrip(" |")) > 0 for r in rows)  # each process's own peak RSS

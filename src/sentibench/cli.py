@@ -26,6 +26,7 @@ COMMANDS = {
     "exps": "sentibench.runs.exps",
     "benchmark": "sentibench.bench.benchmark",
     "levers": "sentibench.bench.levers",
+    "scaling": "sentibench.bench.scaling",
 }
 
 
