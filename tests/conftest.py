@@ -168,3 +168,27 @@ def committed_outputs_stay_untouched():
     after = snapshot()
     changed = sorted(name for name in set(before) | set(after) if before.get(name) != after.get(name))
     assert not changed, f"tests wrote into the repository's outputs: {changed}"
+
+
+def copy_repository(root: Path) -> Path:
+    """A git repository holding this checkout's files without its outputs or caches, with the tiny params."""
+    import shutil
+    import subprocess
+
+    from sentibench.core.contract import RUN_OUTPUTS
+
+    skip = {".git", ".venv", ".dvc", *(path.split("/")[0] for path in RUN_OUTPUTS)}
+    root.mkdir(parents=True, exist_ok=True)
+    for entry in REPO.iterdir():
+        if entry.name in skip or entry.name.startswith((".pytest", ".ruff", ".bench")):
+            continue
+        (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, root / entry.name)
+    shutil.copytree(REPO / "data" / "raw", root / "data" / "raw")
+    (root / ".dvc").mkdir()
+    shutil.copy2(REPO / ".dvc" / "config", root / ".dvc" / "config")
+    shutil.copy2(REPO / ".dvcignore", root / ".dvcignore")
+    write_params(root / "params.yaml", {"model": {"tokenizer": "assets/rbt3-tokenizer"}})
+    identity = ["-c", "user.name=sentibench", "-c", "user.email=tests@sentibench.invalid"]
+    for command in (["init", "-q"], ["add", "-A"], [*identity, "commit", "-qm", "copy"]):  # DVCLive reads HEAD
+        subprocess.run(["git", *command], cwd=root, check=True, capture_output=True)
+    return root

@@ -70,7 +70,8 @@ def test_unknown_architecture_keys_are_rejected():
         ("GatedRepoError", "a gated repository"),
         ("RevisionNotFoundError", "no such revision"),
         ("RepositoryNotFoundError", "no such repository on the Hub"),
-        ("EntryNotFoundError", "no such file"),
+        ("RemoteEntryNotFoundError", "no such file, or no such revision"),
+        ("LocalEntryNotFoundError", "not in the Hugging Face cache"),
     ],
 )
 def test_hub_failures_say_which_one_it_was(error, words):

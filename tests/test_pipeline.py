@@ -9,10 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, write_params
-from sentibench.core.contract import RUN_OUTPUTS
-
-SKIP = {".git", ".venv", ".dvc", *(path.split("/")[0] for path in RUN_OUTPUTS)}
+from conftest import copy_repository
 
 
 def _run(args, cwd):
@@ -22,21 +19,7 @@ def _run(args, cwd):
 
 @pytest.fixture(scope="module")
 def repo_copy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("repo")
-    for entry in REPO.iterdir():
-        if entry.name in SKIP or entry.name.startswith((".pytest", ".ruff", ".bench")):
-            continue
-        (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, root / entry.name)
-    shutil.copytree(REPO / "data" / "raw", root / "data" / "raw")
-    (root / ".dvc").mkdir()
-    shutil.copy2(REPO / ".dvc" / "config", root / ".dvc" / "config")
-    shutil.copy2(REPO / ".dvcignore", root / ".dvcignore")
-    write_params(root / "params.yaml", {"model": {"tokenizer": "assets/rbt3-tokenizer"}})
-    assert _run(["git", "init", "-q"], root).returncode == 0
-    assert _run(["git", "add", "-A"], root).returncode == 0
-    commit = ["git", "-c", "user.name=sentibench", "-c", "user.email=tests@sentibench.invalid", "commit", "-qm", "copy"]
-    assert _run(commit, root).returncode == 0  # DVCLive reads the current revision
-    return root
+    return copy_repository(tmp_path_factory.mktemp("repo"))
 
 
 def test_dvc_repro_produces_every_output_then_runs_nothing(repo_copy):
