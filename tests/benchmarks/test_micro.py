@@ -60,3 +60,28 @@ def test_forward_pass(benchmark, tokenizer, texts, shape, batch_size):
             return model(**batch).logits
 
     assert benchmark(forward).shape == (batch_size, 2)
+
+
+@pytest.mark.parametrize("tool", ["sentibench predict", "pipeline"])
+def test_classifying_500_texts(benchmark, tiny_run, texts, tool):
+    """`sentibench predict` against `transformers.pipeline()` on the same packaged model and texts, side by
+    side in one run (the pipeline is built outside the timing, predict loads its model inside, so the
+    ratio understates predict); benchmark/predict_vs_pipeline.py measures the same at 10,000 texts."""
+    import json
+
+    from transformers import pipeline
+
+    from sentibench.use import predict
+
+    folder = tiny_run / "final"
+    max_tokens = json.loads((folder / "sentibench.json").read_text())["max_tokens"]
+    if tool == "pipeline":
+        classify = pipeline("text-classification", model=str(folder), tokenizer=str(folder), device="cpu")
+        labels = benchmark(
+            lambda: [r["label"] for r in classify(texts, batch_size=64, truncation=True, max_length=max_tokens)]
+        )
+    else:
+        names, probabilities, _ = benchmark(predict.predict, folder, texts, 64)
+        labels = [names[i] for i in probabilities.argmax(axis=1)]
+    names, probabilities, _ = predict.predict(folder, texts, 1)  # one text a batch: no padding, no sorting
+    assert labels == [names[i] for i in probabilities.argmax(axis=1)]
