@@ -7,16 +7,19 @@ is a Go binary the wheel does not contain.) The repositories are laid out as `hf
 `lansinuote/ChnSentiCorp` are: the model's file names and a BERT tokenizer with its special tokens
 (random weights of the tiny test shape), the dataset's `data/{split}-00000-of-00001.parquet` with
 `text` and `label`. Each has a second commit on `main` that the pinned revision must not see.
-Not covered: a gated repository (olah's mirrors have no gating; `hub_failure`'s words for it are
-tested in test_modeling.py).
+A gated repository is the one case olah cannot serve (its mirrors have no gating): for it, a minimal
+server answers every request as the Hub answers for a gated repository one has not been granted
+(403 with `X-Error-Code: GatedRepo`), through the same real clients.
 """
 
+import http.server
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -184,3 +187,39 @@ def test_a_wrong_revision_repository_or_missing_file_is_one_line(hub, tmp_path, 
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert done.returncode == 2 and len(errors) == 1 and message in errors[0], done.stderr[-3000:]
     assert "Traceback" not in done.stderr
+
+
+class _Gate(http.server.BaseHTTPRequestHandler):
+    """The Hub's answer for a gated repository whose terms were not accepted, to every request."""
+
+    def _deny(self):
+        self.send_response(403)
+        self.send_header("X-Error-Code", "GatedRepo")
+        self.send_header("X-Error-Message", "Access to this repository is restricted. You must accept its terms.")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_HEAD = _deny
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_gated_repository_is_one_line(hub, tmp_path):
+    _, revisions = hub
+    checkout = _seed_checkout(tmp_path / "repo", revisions)
+    gate = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Gate)
+    threading.Thread(target=gate.serve_forever, daemon=True).start()
+    try:
+        env = {
+            **_env(tmp_path / "hf_home", f"http://127.0.0.1:{gate.server_address[1]}"),
+            "PYTHONPATH": str(REPO / "src"),
+        }
+        command = [sys.executable, "-m", "sentibench.stages.prepare"]
+        done = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True)
+    finally:
+        gate.shutdown()
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2 and len(errors) == 1, done.stderr[-3000:]
+    assert "lansinuote/ChnSentiCorp@" in errors[0] and "a gated repository: accept its terms" in errors[0]
+    assert "Traceback" not in done.stderr and not (checkout / "data" / "prepared").exists()
