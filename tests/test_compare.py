@@ -403,3 +403,19 @@ def test_history_plot_is_one_grid_on_one_screen_with_the_reference(repo, tmp_pat
     assert titles[0] == "test accuracy" and "real-token MFU" in titles and len(panels) == 7  # the 7 present
     assert [line.get_label() for line in panels[0].get_lines()] == ["this model", "TF-IDF reference"]
     assert panels[-1].get_xticklabels()[0].get_text()  # commits labelled
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_history_html_draws_every_metric_by_commit_offline(repo, tmp_path):
+    repo.commit_run("third run", accuracy=0.82, f1=0.80, loss=0.44, speed=95.0)
+    (repo.path / "assets" / "plots").mkdir(parents=True)
+    shutil.copy2(REPO / "assets" / "plots" / "offline.html", repo.path / "assets" / "plots" / "offline.html")
+    page = tmp_path / "history.html"
+    history.main(["--repo", str(repo.path), "--plot", str(tmp_path / "h.png"), "--html", str(page)])
+    text = page.read_text(encoding="utf-8")
+    assert "cdn.jsdelivr" not in text and text.count("vegaEmbed(") == 5  # eval x4 (rows too), samples/s
+    browser = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--proxy-server=127.0.0.1:9"]
+    browser += [f"--user-data-dir={tmp_path / 'u'}", "--virtual-time-budget=10000", "--dump-dom", page.as_uri()]
+    dom = subprocess.run(browser, capture_output=True, text=True, check=False)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert dom.stdout.count("<canvas") == 5  # every chart drew, with nothing fetched

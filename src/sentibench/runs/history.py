@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 from sentibench.core.atomic import atomic_path
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.git import git
-from sentibench.core.tables import render_table
+from sentibench.core.tables import is_number, render_table
 from sentibench.runs.headline import HEADLINE, REFERENCE
 from sentibench.runs.revisions import Snapshot, commits_touching, snapshot
 
@@ -79,6 +80,37 @@ def plot(points: list[tuple[str, Snapshot]], data: dict[str, list[float | None]]
     plt.close(fig)
 
 
+def html_page(points: list[tuple[str, Snapshot]], names: Sequence[str], template: Path) -> str:
+    """Every metric by commit as an interactive chart, in the offline Vega page `dvc plots show` uses
+    (`assets/plots/offline.html`: vega, vega-lite and vega-embed inlined, so nothing is fetched)."""
+    if not template.is_file():
+        raise UserError(f"{template}: the offline plot template is missing (assets/plots/make-offline-template.sh)")
+    divs = []
+    for number, name in enumerate(names):
+        values = [
+            {"commit": sha, "order": i, "value": snap.metrics[name]}
+            for i, (sha, snap) in enumerate(points)
+            if is_number(snap.metrics.get(name))
+        ]
+        spec = {
+            "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+            "title": HEADLINE.get(name, name),
+            "width": 360,
+            "height": 180,
+            "data": {"values": values},
+            "mark": {"type": "line", "point": True, "tooltip": True},
+            "encoding": {
+                "x": {"field": "commit", "type": "ordinal", "sort": {"field": "order"}, "title": None},
+                "y": {"field": "value", "type": "quantitative", "scale": {"zero": False}, "title": name},
+            },
+        }
+        divs.append(f'<div id="plot{number}"></div><script>vegaEmbed("#plot{number}", {json.dumps(spec)});</script>')
+    page = template.read_text(encoding="utf-8").replace("{refresh_tag}", "")
+    return page.replace("{plot_divs}", "\n".join(divs)).replace(
+        "<title>DVC Plot</title>", "<title>sentibench history</title>"
+    )
+
+
 def _line(axis: Any, values: Sequence[float | None], style: str, label: str) -> None:
     """A series with gaps where a commit has no value."""
     xs = [i for i, v in enumerate(values) if v is not None]
@@ -92,6 +124,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--metrics", help="comma-separated metric names (default: the headline metrics)")
     parser.add_argument("--plot", type=Path, default=Path("history.png"))
     parser.add_argument("--format", choices=("text", "md"), default="text")
+    parser.add_argument(
+        "--html", type=Path, help="also an offline page with every numeric metric (or --metrics) by commit"
+    )
     args = parser.parse_args(argv)
     if args.n < 1:
         raise UserError("-n must be at least 1")
@@ -107,6 +142,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(render_table(["commit", "subject", *present], rows, args.format))
     plot(points, data, args.plot)
     print(f"history: {len(points)} commits, {len(present)} metrics; plot written to {args.plot}")
+    if args.html:
+        every = sorted({n for _, snap in points for n, v in snap.metrics.items() if is_number(v)})
+        moved = {n for n in every if len({snap.metrics.get(n) for _, snap in points}) > 1}
+        first = [n for n in HEADLINE if n in every]  # the headline, then what moved, then what never did
+        rest = sorted((n for n in every if n not in first), key=lambda n: (n not in moved, n))
+        charted = present if args.metrics else [*first, *rest]
+        page = html_page(points, charted, args.repo / "assets" / "plots" / "offline.html")
+        with atomic_path(args.html) as tmp:
+            tmp.write_text(page, encoding="utf-8")
+        print(f"history: {len(charted)} metrics by commit in {args.html} (offline, open it in a browser)")
 
 
 if __name__ == "__main__":
