@@ -63,6 +63,22 @@ def remove_leftovers(target: Path) -> None:
 
 
 @contextmanager
+def disk_checked(target: Path) -> Iterator[None]:
+    """Writes into `target` (an output, or the folder the Trainer saves checkpoints into): a full disk
+    becomes one line naming it, with the free space, whichever writer failed and however it said so.
+    Temporaries are removed first (the writers' `finally`); a half-written checkpoint has no completion
+    marker, so it is never resumed from."""
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as err:
+        if is_disk_full(err, target):
+            raise disk_full(target) from None
+        raise
+
+
+@contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary file path; on success it replaces `target`, on error it is removed."""
     target = Path(target)
@@ -73,19 +89,13 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     _default_mode(tmp_path, directory=False)
-    try:
-        yield tmp_path
-        maybe_kill(f"write-{target.name}")
-        os.replace(tmp_path, target)
-    except UserError:
-        raise
-    except Exception as err:
-        tmp_path.unlink(missing_ok=True)
-        if is_disk_full(err, target.parent):
-            raise disk_full(target) from None
-        raise
-    finally:
-        tmp_path.unlink(missing_ok=True)
+    with disk_checked(target):
+        try:
+            yield tmp_path
+            maybe_kill(f"write-{target.name}")
+            os.replace(tmp_path, target)
+        finally:
+            tmp_path.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -101,40 +111,20 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     scratch, prefix = scratch_for(target)
     tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=scratch))
     _default_mode(tmp, directory=True)
-    try:
-        yield tmp
-        maybe_kill(f"write-{target.name}")
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=prefix, suffix=".old", dir=scratch))
-            os.replace(target, old)
-            maybe_kill(f"swap-{target.name}")
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except UserError:
-        raise
-    except Exception as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if is_disk_full(err, target.parent):
-            raise disk_full(target) from None
-        raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-@contextmanager
-def disk_checked(folder: Path) -> Iterator[None]:
-    """Writes that others make into `folder` (the Trainer's checkpoints): a full disk becomes one line naming
-    it. A half-written checkpoint has no completion marker, so it is never resumed from."""
-    try:
-        yield
-    except UserError:
-        raise
-    except Exception as err:
-        if is_disk_full(err, folder):
-            raise disk_full(folder) from None
-        raise
+    with disk_checked(target):
+        try:
+            yield tmp
+            maybe_kill(f"write-{target.name}")
+            if target.exists():
+                old = Path(tempfile.mkdtemp(prefix=prefix, suffix=".old", dir=scratch))
+                os.replace(target, old)
+                maybe_kill(f"swap-{target.name}")
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def check_writable(*targets: str | os.PathLike[str]) -> None:
