@@ -129,11 +129,21 @@ def test_levers_each_change_one_thing(tmp_path):
         changed = [k for k in lever_values(params) if lever_values(variant)[k] != lever_values(params)[k]]
         expected = 0 if name == "current params" else 2 if name.endswith("(portable off)") else 1
         assert len(changed) == expected, name  # bf16 turns portable off too: a lever of native kernels only
+    no_dropout = found["model.config.hidden_dropout_prob: 0.0"].model.config
+    assert no_dropout == {**params.model.config, "hidden_dropout_prob": 0.0}  # one key of the mapping, the rest kept
+
+
+def test_model_levers_exist_only_for_a_model_built_from_its_config(tmp_path):
+    pretrained = {"model": {"source": "local", "name": str(tmp_path)}}
+    params = load_params(write_params(tmp_path / "params.yaml", pretrained))
+    assert not any(key.startswith("model.") for key in lever_values(params))
+    assert not any(name.startswith("model.") for name in variants(params))
     results = [
         {
             "lever": "default",
             "samples_per_second": {"median": 10.0},
             "tokens_per_second": {"median": 100.0},
+            "model_flops_utilisation_real_tokens": 0.2,
             "padding_efficiency": 0.5,
             "weights_sha256": "a",
         },
@@ -141,12 +151,13 @@ def test_levers_each_change_one_thing(tmp_path):
             "lever": "group",
             "samples_per_second": {"median": 12.0},
             "tokens_per_second": {"median": 150.0},
+            "model_flops_utilisation_real_tokens": 0.3,
             "padding_efficiency": 0.9,
             "weights_sha256": "b",
         },
     ]
     lines = table(results, "text").splitlines()
-    assert lines[2].split()[-3:] == ["1.50x", "90.0%", "yes"]
+    assert lines[2].split()[-4:] == ["1.50x", "30.0%", "90.0%", "yes"]
 
 
 def test_a_lever_read_when_torch_loads_is_measured_in_its_own_process(tiny_run, tmp_path):

@@ -73,13 +73,23 @@ def table(results: list[dict[str, Any]], fmt: str) -> str:
             f"{r['samples_per_second']['median']:.1f}",
             f"{r['tokens_per_second']['median']:.0f}",
             f"{r['tokens_per_second']['median'] / base['tokens_per_second']['median']:.2f}x",
+            f"{r['model_flops_utilisation_real_tokens']:.1%}",
             f"{r['padding_efficiency']:.1%}",
             "no" if r["weights_sha256"] == base["weights_sha256"] else "yes",
             r.get("kernels", ""),
         ]
         for r in results
     ]
-    headers = ["lever", "samples/s", "tokens/s", "vs default", "padding efficiency", "changes weights", "kernels"]
+    headers = [
+        "lever",
+        "samples/s",
+        "tokens/s",
+        "vs default",
+        "real-token MFU",
+        "padding efficiency",
+        "changes weights",
+        "kernels",
+    ]
     return render_table(headers, rows, fmt)
 
 
