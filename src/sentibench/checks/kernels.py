@@ -18,9 +18,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-# The shapes measured elsewhere: the embedded default (params.yaml), the ci profile, the seed's hfl/rbt3.
+from sentibench.core.params import ModelParams
+
+# The shapes measured elsewhere: the embedded default (params.yaml's model.config, dropout included: it decides
+# which attention kernel runs), the ci profile, the seed's hfl/rbt3.
 SHAPES = {
-    "default": {"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 4, "intermediate_size": 512},
+    "default": ModelParams().config,
     "ci": {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 2, "intermediate_size": 128},
     "rbt3": {"num_hidden_layers": 3, "hidden_size": 768, "num_attention_heads": 12, "intermediate_size": 3072},
 }

@@ -85,7 +85,16 @@ class ModelParams:
     tokenizer: str | None = option("assets/rbt3-tokenizer", "folder or hub id; null: the model's own")
     architecture: str = option("bert", "config source: model type for AutoConfig.for_model")
     config: dict[str, Any] = option(
-        {"num_hidden_layers": 2, "hidden_size": 128, "num_attention_heads": 4, "intermediate_size": 512},
+        {
+            "num_hidden_layers": 2,
+            "hidden_size": 128,
+            "num_attention_heads": 4,
+            "intermediate_size": 512,
+            "hidden_dropout_prob": 0.1,
+            # No attention dropout: attention then runs as one fused kernel, and no mask is drawn for its
+            # probabilities (one random number at a time on a CPU). A seed sweep chose it (docs/results.md).
+            "attention_probs_dropout_prob": 0.0,
+        },
         "config source: architecture overrides (replaced whole by a profile, never merged)",
     )
 
