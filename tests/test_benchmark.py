@@ -132,12 +132,6 @@ def test_levers_each_change_one_thing(tmp_path):
     no_dropout = found["model.config.hidden_dropout_prob: 0.0"].model.config
     assert no_dropout == {**params.model.config, "hidden_dropout_prob": 0.0}  # one key of the mapping, the rest kept
 
-
-def test_model_levers_exist_only_for_a_model_built_from_its_config(tmp_path):
-    pretrained = {"model": {"source": "local", "name": str(tmp_path)}}
-    params = load_params(write_params(tmp_path / "params.yaml", pretrained))
-    assert not any(key.startswith("model.") for key in lever_values(params))
-    assert not any(name.startswith("model.") for name in variants(params))
     results = [
         {
             "lever": "default",
@@ -158,6 +152,13 @@ def test_model_levers_exist_only_for_a_model_built_from_its_config(tmp_path):
     ]
     lines = table(results, "text").splitlines()
     assert lines[2].split()[-4:] == ["1.50x", "30.0%", "90.0%", "yes"]
+
+
+def test_model_levers_exist_only_for_a_model_built_from_its_config(tmp_path):
+    pretrained = {"model": {"source": "local", "name": str(tmp_path)}}
+    params = load_params(write_params(tmp_path / "params.yaml", pretrained))
+    assert not any(key.startswith("model.") for key in lever_values(params))
+    assert not any(name.startswith("model.") for name in variants(params))
 
 
 def test_a_lever_read_when_torch_loads_is_measured_in_its_own_process(tiny_run, tmp_path):
