@@ -17,17 +17,20 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
+from transformers import AutoConfig
 
+from sentibench.bench.flops import peak_matmul_flops, training_flops_per_token
 from sentibench.core.params import load_params
 from sentibench.core.runtime import apply_runtime
 
 
-def step_matmuls(
-    layers: int, hidden: int, intermediate: int, heads: int, batch: int, tokens: int
-) -> tuple[Callable[[], None], int]:
-    """(run, FLOPs): a function running one step's matmuls on random operands, and their FLOP count."""
+def step_matmuls(config: Any, batch: int, tokens: int) -> Callable[[], None]:
+    """A function running one training step's matmuls for a BERT `config` on random operands: those
+    `training_flops_per_token` counts, so that the benchmark's FLOPs model measures them."""
+    hidden, intermediate, heads = config.hidden_size, config.intermediate_size, config.num_attention_heads
     rows = batch * tokens
     linears = [(hidden, hidden)] * 4 + [(hidden, intermediate), (intermediate, hidden)]  # Q, K, V, out; FFN
     operands = [(torch.randn(rows, k), torch.randn(n, k), torch.randn(rows, n)) for k, n in linears]
@@ -36,7 +39,7 @@ def step_matmuls(
     probs = torch.randn(batch * heads, tokens, tokens)
 
     def run() -> None:
-        for _ in range(layers):
+        for _ in range(config.num_hidden_layers):
             for x, w, grad in operands:
                 x @ w.t()  # forward
                 grad @ w  # input gradient
@@ -48,9 +51,7 @@ def step_matmuls(
             torch.bmm(probs.transpose(1, 2), q)
             torch.bmm(q, q.transpose(1, 2))
 
-    linear_flops = sum(2 * rows * k * n for k, n in linears)
-    attention_flops = 2 * 2 * batch * heads * tokens * tokens * head
-    return run, layers * 3 * (linear_flops + attention_flops)
+    return run
 
 
 def main() -> None:
@@ -62,31 +63,21 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     apply_runtime(dataclasses.replace(params.runtime, deterministic=False, portable=False))  # as the benchmark
-    config = params.model.config
-    run, flops = step_matmuls(
-        config["num_hidden_layers"],
-        config["hidden_size"],
-        config["intermediate_size"],
-        config["num_attention_heads"],
-        args.batch or params.train.batch_size,
-        args.tokens,
-    )
-    size = params.benchmark.gemm_size
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    config = AutoConfig.for_model(params.model.architecture, **params.model.config)
+    batch = args.batch or params.train.batch_size
+    run = step_matmuls(config, batch, args.tokens)
+    flops = training_flops_per_token(config, args.tokens) * batch * args.tokens
     for _ in range(3):
         run()
-        a @ b
     ratios = []
     for _ in range(args.repeats):
         start = time.perf_counter()
         run()
-        middle = time.perf_counter()
-        a @ b
-        end = time.perf_counter()
-        ratios.append((flops / (middle - start)) / (2 * size**3 / (end - middle)))
+        seconds = time.perf_counter() - start
+        ratios.append(flops / seconds / peak_matmul_flops(params.benchmark.gemm_size, bf16=False, reps=1))
     print(
-        f"matmuls of one step ({flops / 1e9:.2f} GFLOP) against the {size}^3 peak GEMM, alternated "
-        f"{args.repeats} times: MFU ceiling median {statistics.median(ratios):.1%} "
+        f"matmuls of one step ({flops / 1e9:.2f} GFLOP) against the {params.benchmark.gemm_size}^3 peak GEMM, "
+        f"alternated {args.repeats} times: MFU ceiling median {statistics.median(ratios):.1%} "
         f"(min {min(ratios):.1%}, max {max(ratios):.1%})"
     )
 

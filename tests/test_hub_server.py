@@ -163,6 +163,14 @@ def test_the_seed_profile_runs_end_to_end_through_the_hub_clients_then_offline_f
     assert (checkout / "metrics" / "eval.json").read_bytes() == evaluation  # the cache served the same run
 
 
+def _the_one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    """A stage's bad-input exit: status 2, one `error:` line (returned), no traceback."""
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 2 and len(errors) == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    return errors[0]
+
+
 @pytest.mark.parametrize(
     ("stage", "change", "message"),
     [
@@ -184,9 +192,7 @@ def test_a_wrong_revision_repository_or_missing_file_is_one_line(hub, tmp_path, 
     env = {**_env(tmp_path / "hf_home", endpoint), "PYTHONPATH": str(REPO / "src")}
     command = [sys.executable, "-m", f"sentibench.stages.{stage}", *args]
     done = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True)
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert done.returncode == 2 and len(errors) == 1 and message in errors[0], done.stderr[-3000:]
-    assert "Traceback" not in done.stderr
+    assert message in _the_one_error_line(done)
 
 
 class _Gate(http.server.BaseHTTPRequestHandler):
@@ -219,7 +225,6 @@ def test_a_gated_repository_is_one_line(hub, tmp_path):
         done = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True)
     finally:
         gate.shutdown()
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert done.returncode == 2 and len(errors) == 1, done.stderr[-3000:]
-    assert "lansinuote/ChnSentiCorp@" in errors[0] and "a gated repository: accept its terms" in errors[0]
-    assert "Traceback" not in done.stderr and not (checkout / "data" / "prepared").exists()
+    error = _the_one_error_line(done)
+    assert "lansinuote/ChnSentiCorp@" in error and "a gated repository: accept its terms" in error
+    assert not (checkout / "data" / "prepared").exists()
