@@ -6,7 +6,8 @@
 # b-* and c-* ones are relative to the bucketed default (its params.yaml as committed; c-*: the compact
 # vocabulary, and pretraining with it); the d-* ones are relative to the portable default of 2026-12-01, all three
 # with native kernels (twice as fast; a choice between candidates does not rest on rounding), to cut what
-# dropout costs per step. Each queued experiment pretrains again: it runs in a fresh copy,
+# dropout costs per step; the e-* ones are relative to the no-attention-dropout default of 2026-12-01, with
+# native kernels like the d-* ones, to draw dropout's masks from PCG64. Each queued experiment pretrains again: it runs in a fresh copy,
 # and DVC's run-cache skips stages with persistent or uncached outputs, which pretrain has. Evaluation cadence does not change the weights, so the sweep
 # evaluates rarely. One queue worker: each run already uses both cores.
 #   benchmark/sweep-default.sh                    queue and run everything (hours on 2 cores)
@@ -32,6 +33,7 @@ declare -A candidates=(
   [c-pretrain4k-lr5e-4]="-S preprocess.vocabulary=compact -S pretrain.enabled=true -S pretrain.steps=4000 -S train.learning_rate=5e-4"
   [d-native]="-S runtime.portable=false"
   [d-native-no-attention-dropout]="-S runtime.portable=false -S ++model.config.attention_probs_dropout_prob=0.0"
+  [e-native-pcg64-masks]="-S runtime.portable=false -S train.dropout_masks=pcg64"
   [d-native-no-dropout]="-S runtime.portable=false -S ++model.config.attention_probs_dropout_prob=0.0 -S ++model.config.hidden_dropout_prob=0.0"
 )
 seeds=(42 43 44)

@@ -49,6 +49,8 @@ LEVERS = (
     # materialising the probabilities. BERT's own default for both is 0.1.
     Lever("model.config.attention_probs_dropout_prob", (0.1, 0.0), lambda _: {}, applies=_bert_from_config, unset=0.1),
     Lever("model.config.hidden_dropout_prob", (0.1, 0.0), lambda _: {}, applies=_bert_from_config, unset=0.1),
+    # The same dropout with masks from numpy's PCG64 (stages/dropout.py): other masks, the same distribution.
+    Lever("train.dropout_masks", ("torch", "pcg64"), lambda _: {}),
 )
 
 

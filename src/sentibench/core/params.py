@@ -173,6 +173,9 @@ class TrainParams:
     bucket_window: int = option(16, "bucketed: batches per window sorted by length (larger: less padding)")
     bf16: bool = option(False, "lever: bfloat16 autocast where the CPU or GPU supports it")
     dataloader_workers: int = option(0, "lever: data loader worker processes")
+    dropout_masks: Literal["torch", "pcg64"] = option(
+        "torch", "lever: where dropout's masks come from on a CPU: torch's bernoulli_, or numpy's PCG64 (faster)"
+    )
 
     def validate(self) -> None:
         positive(self, "batch_size", "eval_batch_size", "eval_steps", "save_steps", "logging_steps", "processes")

@@ -1,7 +1,8 @@
 """The Trainer set-up that the train stage, the benchmark and the bare-Trainer baseline share.
 
-Two things differ from a plain `Trainer`, both so that a number means what it says:
+Three things differ from a plain `Trainer`:
 - the `bucketed` sampler (see `batching`), chosen by `train.sampler`;
+- dropout's masks from PCG64 (see `dropout`), chosen by `train.dropout_masks`;
 - evaluation runs on a fork of the RNG: a DataLoader draws its base seed from the global torch RNG,
   so every evaluation used to shift every later dropout mask, and the trained weights depended on
   how often the run looked at itself (`eval_steps`). Forked, evaluating and saving change nothing.
@@ -18,6 +19,7 @@ from sentibench.core.levers import trainer_arguments
 from sentibench.core.params import Params
 from sentibench.core.runtime import slow_lever_notes
 from sentibench.stages.batching import BucketSampler
+from sentibench.stages.dropout import use_pcg64_dropout
 
 
 def training_arguments(params: Params, output_dir: Path, **overrides: Any) -> Any:
@@ -70,6 +72,8 @@ def build_trainer(params: Params, **kwargs: Any) -> Any:
     if not torch.cuda.is_available():
         for note in slow_lever_notes(params.runtime.portable, params.train.bf16):
             print(f"note: {note}", file=sys.stderr, flush=True)
+    if params.train.dropout_masks == "pcg64":
+        use_pcg64_dropout(kwargs["model"])
 
     class SentibenchTrainer(Trainer):
         def _get_train_sampler(self, train_dataset: Any = None) -> Any:
