@@ -47,6 +47,7 @@ from sentibench.core.contract import (
 from sentibench.core.environment import environment
 from sentibench.core.errors import run_cli
 from sentibench.core.levers import lever_values
+from sentibench.core.padding import padding_collator
 from sentibench.core.params import BenchmarkParams, Params, load_params
 from sentibench.core.runtime import apply_runtime
 from sentibench.stages.trainer import build_trainer, training_arguments
@@ -80,7 +81,7 @@ def step_timer(clock: Clock) -> Any:
 
 def measure_training(params: Params, dataset: Any, tokenizer: Any, clock: Clock = time.perf_counter) -> dict[str, Any]:
     """Time warm-up + measured steps of the train stage's Trainer set-up; report the measured ones."""
-    from transformers import DataCollatorWithPadding, set_seed
+    from transformers import set_seed
 
     from sentibench.core.modeling import load_model
 
@@ -109,7 +110,7 @@ def measure_training(params: Params, dataset: Any, tokenizer: Any, clock: Clock 
             model=model,
             args=args,
             train_dataset=dataset["train"],
-            data_collator=DataCollatorWithPadding(tokenizer),
+            data_collator=padding_collator(tokenizer),
             processing_class=tokenizer,
             callbacks=[timer],
         )

@@ -12,7 +12,9 @@ What stays as it was:
   Trainer restores that generator) draws the same masks as one that never stopped;
 - the bytes are the same on every x86-64 CPU: PCG64 and the comparison are integer arithmetic, and
   scaling and applying the mask are single IEEE multiplications;
-- on a GPU, and in evaluation, this is `nn.Dropout` itself: CUDA's dropout is already one fused kernel.
+- on a GPU, and in evaluation, this is `nn.Dropout` itself: CUDA's dropout is already one fused kernel;
+- dropout on the attention probabilities (0 in the default) stays torch's: BERT applies it inside the
+  attention function, which reads only the module's p.
 """
 
 from __future__ import annotations

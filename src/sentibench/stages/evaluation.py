@@ -27,6 +27,7 @@ from sentibench.core.contract import (
     load_tokenized,
 )
 from sentibench.core.errors import run_cli
+from sentibench.core.padding import pad_batch
 from sentibench.core.params import EvaluateParams, load_params
 from sentibench.core.runtime import apply_runtime
 from sentibench.stages.reference import fit_reference
@@ -36,16 +37,15 @@ from sentibench.stages.scoring import classification_scores
 def predict_logits(model: Any, tokenizer: Any, dataset: Any, batch_size: int) -> np.ndarray:
     """Logits for every row, in order; batches padded to their own longest row, as in training."""
     import torch
-    from transformers import DataCollatorWithPadding
 
-    collate = DataCollatorWithPadding(tokenizer)
     encoded = dataset.select_columns(list(ENCODED_FIELDS))
     device = next(model.parameters()).device
     chunks = []
     with torch.no_grad():
         for start in range(0, len(encoded), batch_size):
             rows = encoded[start : start + batch_size]
-            batch = collate([{k: rows[k][i] for k in ENCODED_FIELDS} for i in range(len(rows["input_ids"]))])
+            size = len(rows["input_ids"])
+            batch = pad_batch([{k: rows[k][i] for k in ENCODED_FIELDS} for i in range(size)], tokenizer)
             chunks.append(model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu().numpy())
     return np.concatenate(chunks)
 

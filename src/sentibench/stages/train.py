@@ -35,6 +35,7 @@ from sentibench.core.environment import environment
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.faults import kill_point_callback
 from sentibench.core.modeling import save_tokenizer
+from sentibench.core.padding import padding_collator
 from sentibench.core.params import Params, as_dict, load_params
 from sentibench.core.runtime import apply_runtime, runtime_info
 from sentibench.stages.checkpoints import (
@@ -84,7 +85,7 @@ def prepare_run(
     The model is built before `checkpoints/` is touched: a wrong `model.config` value fails here and the
     progress of an interrupted run stays resumable.
     """
-    from transformers import DataCollatorWithPadding, set_seed
+    from transformers import set_seed
 
     from sentibench.core.modeling import load_model
     from sentibench.stages.scoring import compute_accuracy
@@ -115,7 +116,7 @@ def prepare_run(
         train_dataset=dataset["train"],
         eval_dataset=dataset["validation"],
         compute_metrics=compute_accuracy,
-        data_collator=DataCollatorWithPadding(tokenizer),
+        data_collator=padding_collator(tokenizer),
         processing_class=tokenizer,
         callbacks=[*curves, padding, timer, checkpoint_marker(), kill_point_callback(), *extra_callbacks],
     )
