@@ -1,4 +1,4 @@
-"""Microbenchmarks (pytest-benchmark): tokenisation, collation, forward passes of the tiny and rbt3 shapes.
+"""Microbenchmarks (pytest-benchmark): tokenisation, collation (two ways), forward passes of the tiny and rbt3 shapes.
 
 In the test command they run once each (`--benchmark-disable`) and only check their results; as
 benchmarks: `pytest tests/benchmarks --benchmark-enable --benchmark-autosave`, then
@@ -11,6 +11,7 @@ from transformers import AutoModelForSequenceClassification, DataCollatorWithPad
 
 from conftest import TINY_PARAMS, TOKENIZER_DIR
 from sentibench.core.modeling import architecture_config, load_tokenizer
+from sentibench.core.padding import padding_collator
 from sentibench.core.params import ModelParams
 from sentibench.stages.sources import load_embedded
 
@@ -36,14 +37,17 @@ def test_tokenisation_rows(benchmark, tokenizer, texts):
     assert len(encoded["input_ids"]) == 500
 
 
-def test_collation_of_a_batch(benchmark, tokenizer, texts):
+@pytest.mark.parametrize("collate", ["DataCollatorWithPadding", "pad_batch"])
+def test_collation_of_a_batch(benchmark, tokenizer, texts, collate):
+    """Transformers' collator against sentibench's (the same tensors: tests/test_padding.py), side by side."""
     rows = [
         dict(zip(("input_ids", "token_type_ids", "attention_mask"), values, strict=True))
         for values in zip(
             *(tokenizer(texts[:32])[k] for k in ("input_ids", "token_type_ids", "attention_mask")), strict=True
         )
     ]
-    batch = benchmark(DataCollatorWithPadding(tokenizer), rows)
+    pad = DataCollatorWithPadding(tokenizer) if collate == "DataCollatorWithPadding" else padding_collator(tokenizer)
+    batch = benchmark(pad, rows)
     assert batch["input_ids"].shape[0] == 32
 
 
