@@ -3,9 +3,10 @@
 On a CPU, `bernoulli_` draws its masks from a generator that yields one number at a time: in the
 default's profile it took 19% of a training step, more than any op but the matmuls. numpy's PCG64
 fills a buffer of raw 64-bit words instead: a mask and its multiplication at the default's shape took
-0.66 ms against 5.1 ms for torch's dropout (xeon2, docs/results.md). Each word gives four 16-bit draws, and a draw below `round(p * 65536)` drops its element, so the drop
-rate is p to within 1/131072. The scaling is torch's own (kept elements times 1 / (1 - p), in the
-input's dtype), and so is the backward pass (the same product).
+0.66 ms against 5.1 ms for torch's dropout (xeon2, docs/results.md). Each word gives four 16-bit
+draws, and a draw below `round(p * 65536)` drops its element, so the drop rate is p to within
+1/131072. The scaling is torch's own (kept elements times 1 / (1 - p), in the input's dtype), and so
+is the backward pass (the same product).
 
 What stays as it was:
 - every mask's seed is drawn from torch's CPU generator, so a run resumed from a checkpoint (the
