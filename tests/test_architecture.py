@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -77,6 +79,24 @@ def test_stage_deps_cover_the_code_it_imports(pipeline, name, stage):
     closure = import_closure(module)
     extra = [d.relative_to(REPO).as_posix() for d in deps if d.suffix == ".py" and d not in closure]
     assert not extra, f"{pipeline.relative_to(REPO)}: stage {name} lists deps it never imports: {extra}"
+
+
+def test_the_committed_locks_hold_the_code_and_params_as_committed():
+    """Every dvc.lock hashes each tracked source file and params section its stages depend on as they are now.
+    A stage edited without a rerun or `dvc commit` leaves a stale hash, and a fresh clone's `dvc repro` would
+    rerun that stage (and everything after it) only to find the same bytes. Outputs are not checked: a fresh
+    clone has none until it runs."""
+    stale = []
+    for pipeline in PIPELINES:
+        done = subprocess.run(
+            ["dvc", "status", "--json", str(pipeline)], cwd=REPO, capture_output=True, text=True, check=True
+        )
+        for stage, changes in json.loads(done.stdout or "{}").items():
+            for change in (c for c in changes if isinstance(c, dict)):
+                for path, state in change.get("changed deps", {}).items():
+                    if path == "params.yaml" or (path.startswith("src/") and state == "modified"):
+                        stale.append(f"{stage}: {path} {state}")
+    assert not stale, f"run the stages again or `dvc commit -f` them: {stale}"
 
 
 def test_package_inits_hold_no_code():
