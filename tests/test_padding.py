@@ -1,4 +1,5 @@
-"""pad_batch returns what DataCollatorWithPadding returns, byte for byte: training, evaluation and predict use it."""
+"""pad_batch and pad_columns return what DataCollatorWithPadding returns, byte for byte: training, evaluation and
+predict use them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 from transformers import AutoTokenizer, DataCollatorWithPadding
 
 from conftest import TOKENIZER_DIR
-from sentibench.core.padding import pad_batch
+from sentibench.core.padding import pad_batch, pad_columns
 
 TEXTS = ["这家酒店很好", "房间太小了，而且隔音不好，下次不会再来", "好", "服务一般般，早餐还可以，价格偏贵"]
 
@@ -32,9 +33,11 @@ def test_the_same_tensors_as_the_stock_collator(side, fields, labels):
     rows = encoded_rows(tokenizer, fields, labels)
     expected = DataCollatorWithPadding(tokenizer)([dict(row) for row in rows])
     got = pad_batch(rows, tokenizer)
-    assert list(got) == list(expected)
-    for key, tensor in expected.items():
-        assert got[key].dtype == tensor.dtype and torch.equal(got[key], tensor), key
+    by_field = pad_columns({key: [row[key] for row in rows] for key in rows[0]}, tokenizer)  # evaluate, predict
+    for padded in (got, by_field):
+        assert list(padded) == list(expected)
+        for key, tensor in expected.items():
+            assert padded[key].dtype == tensor.dtype and torch.equal(padded[key], tensor), key
     assert (got["attention_mask"].sum(dim=1) < got["attention_mask"].shape[1]).any()  # some rows were padded
 
 

@@ -21,31 +21,36 @@ def pad_values(tokenizer: Any) -> dict[str, int]:
     return {"input_ids": tokenizer.pad_token_id, "token_type_ids": tokenizer.pad_token_type_id, "attention_mask": 0}
 
 
-def pad_batch(rows: Sequence[Mapping[str, Any]], tokenizer: Any) -> dict[str, Any]:
-    """int64 tensors of the rows' encoded fields, each padded to the batch's longest row on the tokenizer's
-    padding side, and `labels` when the rows carry a label."""
+def pad_columns(columns: Mapping[str, Sequence[Any]], tokenizer: Any) -> dict[str, Any]:
+    """int64 tensors of a batch given field by field (each field's rows, as a dataset slice or a tokenizer
+    returns them), each padded to the batch's longest row on the tokenizer's padding side, and `labels`
+    when the batch carries a label."""
     import numpy as np
     import torch
 
     fills = pad_values(tokenizer)
-    width = max(len(row["input_ids"]) for row in rows)
+    width = max(len(ids) for ids in columns["input_ids"])
     left = tokenizer.padding_side == "left"
     batch: dict[str, Any] = {}
-    for key in rows[0]:
+    for key, rows in columns.items():
         if key in LABEL_KEYS:
-            batch["labels"] = torch.tensor([int(row[key]) for row in rows], dtype=torch.int64)
+            batch["labels"] = torch.tensor([int(label) for label in rows], dtype=torch.int64)
             continue
         if key not in fills:
-            raise ValueError(f"pad_batch: no padding value for the field {key!r}")
+            raise ValueError(f"pad_columns: no padding value for the field {key!r}")
         array = np.full((len(rows), width), fills[key], dtype=np.int64)
-        for i, row in enumerate(rows):
-            values = row[key]
+        for i, values in enumerate(rows):
             if left:
                 array[i, width - len(values) :] = values
             else:
                 array[i, : len(values)] = values
         batch[key] = torch.from_numpy(array)
     return batch
+
+
+def pad_batch(rows: Sequence[Mapping[str, Any]], tokenizer: Any) -> dict[str, Any]:
+    """`pad_columns` for a batch given row by row, as a Trainer's data loader hands it over."""
+    return pad_columns({key: [row[key] for row in rows] for key in rows[0]}, tokenizer)
 
 
 def padding_collator(tokenizer: Any) -> Any:

@@ -27,7 +27,7 @@ from sentibench.core.contract import (
     load_tokenized,
 )
 from sentibench.core.errors import run_cli
-from sentibench.core.padding import pad_batch
+from sentibench.core.padding import pad_columns
 from sentibench.core.params import EvaluateParams, load_params
 from sentibench.core.runtime import apply_runtime
 from sentibench.stages.reference import fit_reference
@@ -43,9 +43,7 @@ def predict_logits(model: Any, tokenizer: Any, dataset: Any, batch_size: int) ->
     chunks = []
     with torch.no_grad():
         for start in range(0, len(encoded), batch_size):
-            rows = encoded[start : start + batch_size]
-            size = len(rows["input_ids"])
-            batch = pad_batch([{k: rows[k][i] for k in ENCODED_FIELDS} for i in range(size)], tokenizer)
+            batch = pad_columns(encoded[start : start + batch_size], tokenizer)
             chunks.append(model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu().numpy())
     return np.concatenate(chunks)
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from sentibench.core.contract import ENCODED_FIELDS, MODEL_DIR, MODEL_INFO, load_saved
 from sentibench.core.errors import UserError, run_cli
-from sentibench.core.padding import pad_batch
+from sentibench.core.padding import pad_columns
 from sentibench.core.params import PreprocessParams
 from sentibench.core.tables import render_table
 from sentibench.core.textfiles import decode_utf8, read_jsonl, read_utf8
@@ -120,7 +120,7 @@ def predict(model_dir: Path, texts: list[str], batch_size: int = 64) -> tuple[li
     logits = np.empty((len(texts), model.config.num_labels), dtype=np.float64)
     with torch.inference_mode():
         for rows in length_sorted([len(ids) for ids in encoded["input_ids"]], batch_size):
-            batch = pad_batch([{k: encoded[k][i] for k in encoded} for i in rows], tokenizer)
+            batch = pad_columns({k: [encoded[k][i] for i in rows] for k in encoded}, tokenizer)
             logits[rows] = model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu().numpy()
     probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
     probabilities /= probabilities.sum(axis=1, keepdims=True)
