@@ -79,8 +79,12 @@ def step_timer(clock: Clock) -> Any:
     return StepTimer()
 
 
-def measure_training(params: Params, dataset: Any, tokenizer: Any, clock: Clock = time.perf_counter) -> dict[str, Any]:
-    """Time warm-up + measured steps of the train stage's Trainer set-up; report the measured ones."""
+def measure_training(
+    params: Params, dataset: Any, tokenizer: Any, clock: Clock = time.perf_counter, callbacks: Sequence[Any] = ()
+) -> dict[str, Any]:
+    """Time warm-up + measured steps of the train stage's Trainer set-up; report the measured ones.
+
+    `callbacks` join the step timer in the Trainer: benchmark/step_profile.py profiles the same steps."""
     from transformers import set_seed
 
     from sentibench.core.modeling import load_model
@@ -112,7 +116,7 @@ def measure_training(params: Params, dataset: Any, tokenizer: Any, clock: Clock 
             train_dataset=dataset["train"],
             data_collator=padding_collator(tokenizer),
             processing_class=tokenizer,
-            callbacks=[timer],
+            callbacks=[timer, *callbacks],
         )
         trainer.train()
     digest = hashlib.sha256()

@@ -1,0 +1,114 @@
+"""Where a training step goes: the benchmark's measured steps under torch.profiler, op by op, in groups.
+
+Runs the benchmark stage's own training measurement (the train stage's Trainer set-up, natively and
+outside deterministic mode, as the benchmark runs) with the profiler on for exactly its measured steps,
+and sums every op's self time into groups: the matmuls, the fused attention kernel, dropout's masks,
+GELU, layer norm, the optimizer, gradient clipping, embeddings, filling and copying tensors, fetching
+and collating the batch, the other ops (the largest are named), and the time outside any op (Python,
+the Trainer, and the profiler's own cost). It also prints the FLOP/s of the matmul ops within the step
+against the peak GEMM, so the gap between the benchmark's MFU and what the model's matmuls reach is
+named, not guessed. The profiler slows each op a little, so its steps are slower than the benchmark's:
+read the shares here, and the benchmark for the speed.
+
+    PYTHONPATH=src python benchmark/step_profile.py [--params params.yaml] [--format md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+from sentibench.bench.benchmark import measure_training
+from sentibench.core.contract import TOKENIZED, load_data_tokenizer, load_tokenized
+from sentibench.core.params import load_params
+from sentibench.core.runtime import apply_runtime
+from sentibench.core.tables import render_table
+
+GROUPS = {  # the first pattern an op's name matches (re.search) names its group
+    "matmuls (mm, addmm, bmm)": r"^aten::(mm|addmm|bmm|baddbmm)$",
+    "fused attention (forward and backward)": r"scaled_dot_product",
+    "dropout masks (bernoulli_)": r"^aten::bernoulli_$",
+    "GELU (forward and backward)": r"^aten::gelu",
+    "layer norm (forward and backward)": r"layer_norm",
+    "optimizer (fused AdamW)": r"adamw|^Optimizer\.",
+    "gradient clipping (norms)": r"vector_norm|_foreach_norm|clip_grad",
+    "embeddings (look-up and gradient)": r"embedding|index_select",
+    "filling and copying tensors": r"^aten::(fill_|zero_|copy_)$",
+    "fetching and collating the batch": r"DataLoader",
+}
+
+
+def group_of(name: str) -> str:
+    return next((group for group, pattern in GROUPS.items() if re.search(pattern, name)), "other ops")
+
+
+class MeasuredStepsProfiler(TrainerCallback):
+    """Profiles from the end of the last warm-up step to the end of the last measured one: the steps
+    the benchmark's step timer measures."""
+
+    def __init__(self, first: int, last: int) -> None:
+        self.first, self.last = first, last
+        self.profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], with_flops=True)
+        self.seconds = 0.0
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == self.first:
+            self.profiler.start()
+            self.seconds = time.perf_counter()
+        elif state.global_step == self.last:
+            self.seconds = time.perf_counter() - self.seconds
+            self.profiler.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--format", choices=("text", "md"), default="text")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    params = dataclasses.replace(
+        params, runtime=dataclasses.replace(params.runtime, deterministic=False, portable=False)
+    )
+    apply_runtime(params.runtime)
+    steps = params.benchmark.measure_steps
+    profiler = MeasuredStepsProfiler(params.benchmark.warmup_steps, params.benchmark.warmup_steps + steps)
+    dataset = load_tokenized(TOKENIZED)
+    measured = measure_training(params, dataset, load_data_tokenizer(TOKENIZED), callbacks=[profiler])
+
+    ops = profiler.profiler.key_averages()
+    by_group: dict[str, float] = {}
+    for op in ops:
+        by_group[group_of(op.key)] = by_group.get(group_of(op.key), 0.0) + op.self_cpu_time_total / 1e6
+    by_group["outside any op (Python, the Trainer, the profiler)"] = profiler.seconds - sum(by_group.values())
+    rows = [
+        [group, f"{seconds / steps * 1e3:.1f}", f"{seconds / profiler.seconds:.1%}"]
+        for group, seconds in sorted(by_group.items(), key=lambda item: -item[1])
+    ]
+    print(render_table(["where the step goes", "ms per step", "share"], rows, args.format))
+    others = sorted((op for op in ops if group_of(op.key) == "other ops"), key=lambda op: -op.self_cpu_time_total)
+    print(
+        "\nthe largest other ops, ms per step: "
+        + ", ".join(f"{op.key} {op.self_cpu_time_total / 1e3 / steps:.1f}" for op in others[:8])
+    )
+
+    matmuls = [op for op in ops if group_of(op.key) == next(iter(GROUPS))]
+    matmul_seconds = sum(op.self_cpu_time_total for op in matmuls) / 1e6
+    peak = measured["peak_matmul_flops_per_second"]
+    print(
+        f"\n{steps} profiled steps, {profiler.seconds / steps * 1e3:.1f} ms each (real-token MFU "
+        f"{measured['model_flops_utilisation_real_tokens']:.1%}, lower than the benchmark's: the profiler slows "
+        "the step). "
+        f"The matmul ops ran at {sum(op.flops for op in matmuls) / matmul_seconds / peak:.1%} of the "
+        f"{peak / 1e9:.1f} GFLOP/s peak GEMM and took {matmul_seconds / profiler.seconds:.1%} of the step."
+    )
+
+
+if __name__ == "__main__":
+    main()
