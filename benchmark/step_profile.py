@@ -10,7 +10,7 @@ against the peak GEMM, so the gap between the benchmark's MFU and what the model
 named, not guessed. The profiler slows each op a little, so its steps are slower than the benchmark's:
 read the shares here, and the benchmark for the speed.
 
-    PYTHONPATH=src python benchmark/step_profile.py [--params params.yaml] [--format md]
+    PYTHONPATH=src python benchmark/step_profile.py [--params params.yaml] [--tokenized data/tokenized] [--format md]
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import re
+import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from transformers import TrainerCallback
 
 from sentibench.bench.benchmark import measure_training
 from sentibench.core.contract import TOKENIZED, load_data_tokenizer, load_tokenized
+from sentibench.core.errors import run_cli
 from sentibench.core.params import load_params
 from sentibench.core.runtime import apply_runtime
 from sentibench.core.tables import render_table
@@ -67,11 +70,12 @@ class MeasuredStepsProfiler(TrainerCallback):
             self.profiler.stop()
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--tokenized", type=Path, default=TOKENIZED)
     parser.add_argument("--format", choices=("text", "md"), default="text")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     params = load_params(args.params)
     params = dataclasses.replace(
         params, runtime=dataclasses.replace(params.runtime, deterministic=False, portable=False)
@@ -79,8 +83,8 @@ def main() -> None:
     apply_runtime(params.runtime)
     steps = params.benchmark.measure_steps
     profiler = MeasuredStepsProfiler(params.benchmark.warmup_steps, params.benchmark.warmup_steps + steps)
-    dataset = load_tokenized(TOKENIZED)
-    measured = measure_training(params, dataset, load_data_tokenizer(TOKENIZED), callbacks=[profiler])
+    dataset = load_tokenized(args.tokenized)
+    measured = measure_training(params, dataset, load_data_tokenizer(args.tokenized), callbacks=[profiler])
 
     ops = profiler.profiler.key_averages()
     by_group: dict[str, float] = {}
@@ -111,4 +115,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))
