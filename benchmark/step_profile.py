@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoConfig, TrainerCallback
+from transformers import TrainerCallback
 
 from sentibench.bench.benchmark import measure_training, real_token_flops
 from sentibench.core.contract import TOKENIZED, load_data_tokenizer, load_tokenized
@@ -65,6 +65,7 @@ class MeasuredStepsProfiler(TrainerCallback):
         self.seconds = 0.0
         self.masks: list[Any] = []
         self.recording = False
+        self.config: Any = None  # the trained model's, whatever its source
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
         def keep(_: Any, __: Any, inputs: dict[str, Any]) -> None:
@@ -72,6 +73,7 @@ class MeasuredStepsProfiler(TrainerCallback):
                 self.masks.append(inputs["attention_mask"].cpu())
 
         model.register_forward_pre_hook(keep, with_kwargs=True)
+        self.config = model.config
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if state.global_step == self.first:
@@ -117,8 +119,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     matmuls = [op for op in ops if group_of(op.key) == next(iter(GROUPS))]
     matmul_seconds = sum(op.self_cpu_time_total for op in matmuls) / 1e6
     peak = measured["peak_matmul_flops_per_second"]
-    config = AutoConfig.for_model(params.model.architecture, **params.model.config)
-    flops = sum(real_token_flops(config, mask) for mask in profiler.masks)
+    flops = sum(real_token_flops(profiler.config, mask) for mask in profiler.masks)
     model_work = sum(by_group.get(group, 0.0) for group in list(GROUPS)[:MODEL_WORK])
     print(
         f"\n{steps} profiled steps, {profiler.seconds / steps * 1e3:.1f} ms each, real-token MFU "
