@@ -36,7 +36,6 @@ from sentibench.core.params import load_params
 from sentibench.core.runtime import apply_runtime
 from sentibench.core.tables import render_table
 
-MODEL_WORK = 4  # the first four groups: the per-token work of any BERT step, already ATen's fused CPU kernels
 GROUPS = {  # the first pattern an op's name matches (re.search) names its group
     "matmuls (mm, addmm, bmm)": r"^aten::(mm|addmm|bmm|baddbmm)$",
     "fused attention (forward and backward)": r"scaled_dot_product",
@@ -49,6 +48,8 @@ GROUPS = {  # the first pattern an op's name matches (re.search) names its group
     "filling and copying tensors": r"^aten::(fill_|zero_|copy_)$",
     "fetching and collating the batch": r"DataLoader",
 }
+MODEL_WORK = tuple(GROUPS)[:4]  # the per-token work of any BERT step; the last three are ATen's fused CPU kernels
+MATMULS = MODEL_WORK[0]
 
 
 def group_of(name: str) -> str:
@@ -100,33 +101,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     dataset = load_tokenized(args.tokenized)
     measured = measure_training(params, dataset, load_data_tokenizer(args.tokenized), callbacks=[profiler])
 
-    ops = profiler.profiler.key_averages()
+    grouped = [(group_of(op.key), op) for op in profiler.profiler.key_averages()]
     by_group: dict[str, float] = {}
-    for op in ops:
-        by_group[group_of(op.key)] = by_group.get(group_of(op.key), 0.0) + op.self_cpu_time_total / 1e6
+    for group, op in grouped:
+        by_group[group] = by_group.get(group, 0.0) + op.self_cpu_time_total / 1e6
     by_group["outside any op (Python, the Trainer, the profiler)"] = profiler.seconds - sum(by_group.values())
     rows = [
         [group, f"{seconds / steps * 1e3:.1f}", f"{seconds / profiler.seconds:.1%}"]
         for group, seconds in sorted(by_group.items(), key=lambda item: -item[1])
     ]
     print(render_table(["where the step goes", "ms per step", "share"], rows, args.format))
-    others = sorted((op for op in ops if group_of(op.key) == "other ops"), key=lambda op: -op.self_cpu_time_total)
+    others = sorted((op for group, op in grouped if group == "other ops"), key=lambda op: -op.self_cpu_time_total)
     print(
         "\nthe largest other ops, ms per step: "
         + ", ".join(f"{op.key} {op.self_cpu_time_total / 1e3 / steps:.1f}" for op in others[:8])
     )
 
-    matmuls = [op for op in ops if group_of(op.key) == next(iter(GROUPS))]
-    matmul_seconds = sum(op.self_cpu_time_total for op in matmuls) / 1e6
+    matmul_seconds = by_group.get(MATMULS, 0.0)
+    matmul_flops = sum(op.flops for group, op in grouped if group == MATMULS)
     peak = measured["peak_matmul_flops_per_second"]
     flops = sum(real_token_flops(profiler.config, mask) for mask in profiler.masks)
-    model_work = sum(by_group.get(group, 0.0) for group in list(GROUPS)[:MODEL_WORK])
+    model_work = sum(by_group.get(group, 0.0) for group in MODEL_WORK)
     print(
         f"\n{steps} profiled steps, {profiler.seconds / steps * 1e3:.1f} ms each, real-token MFU "
         f"{flops / profiler.seconds / peak:.1%} (below the benchmark's: the profiler slows the step). The matmul ops "
-        f"ran at {sum(op.flops for op in matmuls) / matmul_seconds / peak:.1%} of the {peak / 1e9:.1f} GFLOP/s peak "
+        f"ran at {matmul_flops / matmul_seconds / peak:.1%} of the {peak / 1e9:.1f} GFLOP/s peak "
         f"GEMM and took {matmul_seconds / profiler.seconds:.1%} of the step. A step of nothing but the model's "
-        f"per-token work ({', '.join(g.split(' (')[0] for g in list(GROUPS)[:MODEL_WORK])}: "
+        f"per-token work ({', '.join(g.split(' (')[0] for g in MODEL_WORK)}: "
         f"{model_work / steps * 1e3:.1f} ms) would be at {flops / model_work / peak:.1%} real-token MFU."
     )
 
