@@ -419,3 +419,31 @@ def test_history_html_draws_every_metric_by_commit_offline(repo, tmp_path):
     dom = subprocess.run(browser, capture_output=True, text=True, check=False)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert dom.stdout.count("<canvas") == 5  # every chart drew, with nothing fetched
+
+
+def test_a_report_leaves_no_image_of_an_earlier_report_it_did_not_draw(repo, tmp_path):
+    """The second report has no inference table to draw: the first report's throughput.png must not pass for its."""
+    from sentibench.runs import report
+
+    repo.write("dvclive/plots/metrics/eval/accuracy.tsv", "step\taccuracy\n0\t0.5\n10\t0.8\n")
+    repo.write("results/inference.csv", "batch_size,rows_per_second\n1,800\n8,1000\n")
+    repo.commit_run("with inference", accuracy=0.8, f1=0.79, loss=0.45, speed=100.0)
+    out = tmp_path / "report"
+    report.main(["HEAD", "HEAD", "--repo", str(repo.path), "--out", str(out)])
+    assert (out / "throughput.png").is_file()
+    repo.git("rm", "-q", "results/inference.csv")
+    repo.commit_run("without inference", accuracy=0.8, f1=0.79, loss=0.45, speed=100.0)
+    report.main(["HEAD", "HEAD", "--repo", str(repo.path), "--out", str(out)])
+    assert not (out / "throughput.png").exists() and (out / "curves.png").is_file()
+
+
+def test_history_without_any_headline_metric_is_one_line(repo, tmp_path, capsys):
+    repo.git("rm", "-q", "metrics/eval.json", "metrics/train_timing.json")
+    repo.write("metrics/other.json", {"value": 1})
+    repo.write("dvc.yaml", DVC_YAML.replace("metrics/eval.json", "metrics/other.json"))
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "metrics, none of them headline")
+    assert run_cli(history.main, ["-n", "1", "--repo", str(repo.path), "--plot", str(tmp_path / "h.png")]) == 2
+    err = capsys.readouterr().err
+    assert "none of the headline metrics" in err and "--metrics" in err and err.count("\n") == 1
+    assert not (tmp_path / "h.png").exists()

@@ -2,11 +2,14 @@
 half-written, and the next run, with space again, identical to a clean one. A real full filesystem (a
 small tmpfs), not a mocked error: each writer (Python, pyarrow, safetensors, torch.save) reports it its own way."""
 
+import errno
 import subprocess
 
 import pytest
 
 from conftest import write_params
+from sentibench.core import errors
+from sentibench.core.atomic import UNFINISHED_CHECKPOINT
 from sentibench.core.errors import run_cli
 from sentibench.stages import prepare, train
 
@@ -66,5 +69,35 @@ def test_a_training_checkpoint_on_a_full_disk_is_one_line(small_disk, tiny_run, 
     err = capsys.readouterr().err.strip().splitlines()
     errors = [line for line in err if line.startswith("error:")]  # the progress bar closes after it
     assert len(errors) == 1 and errors[0].startswith(f"error: {mount / 'checkpoints'}: the disk is full (")
+    assert UNFINISHED_CHECKPOINT in errors[0] and "nothing was written" not in errors[0]
     assert "Traceback" not in "".join(err)
     assert not (mount / "model").exists() and not (mount / "train.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("error", "full"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), True),
+        (OSError(errno.EDQUOT, "Disk quota exceeded"), True),
+        (RuntimeError("safetensors: No space left on device (os error 28)"), True),
+        (OSError(errno.EIO, "Input/output error"), False),
+        (ValueError("a bug, on a nearly full disk"), False),
+        (RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file"), False),
+    ],
+)
+def test_only_an_out_of_space_error_is_called_a_full_disk(tmp_path, monkeypatch, error, full):
+    """On a nearly full disk, a real bug keeps its traceback; torch.save's errno-less failed write counts only when
+    space is really gone (`TORCH_WRITE_FAILED` below), not any error raised then."""
+    monkeypatch.setattr(errors, "free_space", lambda _: 10)  # as good as full
+    assert errors.is_disk_full(error, tmp_path) is full
+    failed_write = RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+    assert errors.is_disk_full(failed_write, tmp_path)
+    monkeypatch.setattr(errors, "free_space", lambda _: 10**9)
+    assert not errors.is_disk_full(failed_write, tmp_path)
+
+
+def test_the_full_disk_line_says_what_was_left_behind(tmp_path):
+    assert "nothing was written" in str(errors.disk_full(tmp_path))
+    assert str(errors.disk_full(tmp_path, UNFINISHED_CHECKPOINT)).endswith(
+        f"{UNFINISHED_CHECKPOINT}: free some space and rerun"
+    )

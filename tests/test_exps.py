@@ -41,3 +41,22 @@ def test_the_repositorys_experiments_fit_120_columns_in_both_views():
     assert theirs.returncode == 0, theirs.stderr[-2000:]
     header = next(line for line in theirs.stdout.splitlines() if "Experiment" in line)
     assert "…" not in header and all(name in header for name in exps.DVC_KEEP)
+
+
+def test_at_a_narrow_width_the_headline_columns_are_trimmed_too():
+    """Every line fits --width, headline columns included; what is left out is named."""
+    rows = [_row("main", 0.81, {"train.seed": 42}), _row("  exp-a", 0.83, {"train.seed": 7})]
+    headers, cells, left_out = exps.table(rows, 40)
+    widths = [max(len(h), *(len(c[i]) for c in cells)) + exps.GAP for i, h in enumerate(headers)]
+    assert sum(widths) - exps.GAP <= 40
+    assert headers[:2] == ["experiment", "created"] and "test_f1" in left_out and "train.seed" in left_out
+
+
+def test_markdown_reads_no_width(tmp_path, capsys):
+    """--format md has no width to fit: a narrow --width is not an error there (it is for text)."""
+    from sentibench.core.errors import run_cli
+
+    assert run_cli(exps.main, ["--repo", str(tmp_path), "--format", "md", "--width", "20"]) == 2
+    assert "dvc exp show failed" in capsys.readouterr().err  # past the width check, to the folder itself
+    assert run_cli(exps.main, ["--repo", str(tmp_path), "--width", "20"]) == 2
+    assert "--width must be at least 40" in capsys.readouterr().err

@@ -123,7 +123,7 @@ def test_an_interrupted_pretraining_resumes_only_with_the_same_runtime_and_code(
     if change == "runtime":
         params = load_params(write_params(tmp_path / "params.yaml", {"runtime": {"threads": 1}}))
     else:
-        monkeypatch.setattr("sentibench.stages.checkpoints.code_digest", lambda: "other code")
+        monkeypatch.setattr("sentibench.stages.checkpoints.code_digest", lambda stage: "other code")
     steps = _Steps()
     _, timing = stage.pretrain(params, tokenized, out / "ckpt", out / "model", out / "live", [steps])
     assert steps.steps == 12 and timing["resumed_from_step"] == 0

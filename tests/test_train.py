@@ -69,20 +69,46 @@ def test_a_checkpoint_damaged_after_its_save_is_named_and_passed_over(tmp_path, 
     assert "checkpoint-20: not resumable (model.safetensors is damaged" in capsys.readouterr().out
 
 
+RUN = {"params": "p", "data": "d", "code": "c"}
+
+
 @pytest.mark.parametrize(
-    ("record", "resumes"),
+    ("record", "why"),
     [
-        ({"fingerprint": "abc"}, True),
-        ({"fingerprint": "other"}, False),
-        ({"fingerprint": "abc", "complete": True}, False),
+        ({"fingerprint": RUN}, None),
+        ({"fingerprint": {**RUN, "code": "other"}}, "they belong to a run with other code"),
+        ({"fingerprint": {**RUN, "params": "x", "data": "y"}}, "they belong to a run with other params and data"),
+        ({"fingerprint": RUN, "complete": True}, "their run finished"),
+        ({"fingerprint": "abc"}, "they were saved by an older sentibench"),
     ],
 )
-def test_resume_only_an_unfinished_run_of_the_same_configuration(tmp_path, record, resumes):
+def test_resume_only_an_unfinished_run_of_the_same_configuration(tmp_path, capsys, record, why):
+    """Checkpoints that cannot continue this run are deleted with one line naming them and why, never silently."""
     _fake_checkpoint(tmp_path, 10)
     (tmp_path / checkpoints.RUN_FILE).write_text(json.dumps(record))
-    checkpoint, _ = checkpoints.resume_point(tmp_path, "abc")
-    assert (checkpoint == tmp_path / "checkpoint-10") is resumes
-    assert (tmp_path / "checkpoint-10").exists() is resumes
+    checkpoint, _ = checkpoints.resume_point(tmp_path, RUN)
+    assert (checkpoint == tmp_path / "checkpoint-10") is (why is None)
+    assert (tmp_path / "checkpoint-10").exists() is (why is None)
+    said = capsys.readouterr().out
+    if why:
+        assert f"{tmp_path}: deleting checkpoint-10 ({why}" in said and "training starts from step 0" in said
+    else:
+        assert "deleting" not in said
+
+
+def test_a_run_is_fingerprinted_by_its_own_stage_code(tmp_path):
+    """An edit to a file the stage does not depend on (another stage, a report) keeps its checkpoints; an edit to
+    one of its dvc.yaml deps does not."""
+    (tmp_path / "src").mkdir()
+    for name in ("train.py", "report.py"):
+        (tmp_path / "src" / name).write_text("x = 1\n")
+    pipeline = tmp_path / "dvc.yaml"
+    pipeline.write_text("stages:\n  train:\n    cmd: x\n    deps:\n      - src/train.py\n      - data\n")
+    before = checkpoints.code_digest("train", pipeline)
+    (tmp_path / "src" / "report.py").write_text("x = 2  # an edit elsewhere\n")
+    assert checkpoints.code_digest("train", pipeline) == before
+    (tmp_path / "src" / "train.py").write_text("x = 2\n")
+    assert checkpoints.code_digest("train", pipeline) != before
 
 
 def test_starting_afresh_never_deletes_a_folder_no_run_made(tmp_path):
@@ -90,10 +116,10 @@ def test_starting_afresh_never_deletes_a_folder_no_run_made(tmp_path):
     folder.mkdir()
     (folder / "thesis.tex").write_text("months of work")
     with pytest.raises(UserError, match=r"results-of-mine: holds files that no sentibench run wrote \(no run.json\)"):
-        checkpoints.resume_point(folder, "abc")
+        checkpoints.resume_point(folder, RUN)
     assert (folder / "thesis.tex").read_text() == "months of work"
     (folder / "thesis.tex").unlink()
-    assert checkpoints.resume_point(folder, "abc") == (None, {"fingerprint": "abc"})  # an empty one is fine
+    assert checkpoints.resume_point(folder, RUN) == (None, {"fingerprint": RUN})  # an empty one is fine
 
 
 class _Interrupt(TrainerCallback):

@@ -62,19 +62,21 @@ def remove_leftovers(target: Path) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
+UNFINISHED_CHECKPOINT = "a checkpoint whose save did not finish may be left there: it has no marker, so no run reads it"
+
+
 @contextmanager
-def disk_checked(target: Path) -> Iterator[None]:
+def disk_checked(target: Path, left: str = "nothing was written") -> Iterator[None]:
     """Writes into `target` (an output, or the folder the Trainer saves checkpoints into): a full disk
-    becomes one line naming it, with the free space, whichever writer failed and however it said so.
-    Temporaries are removed first (the writers' `finally`); a half-written checkpoint has no completion
-    marker, so it is never resumed from."""
+    becomes one line naming it, with the free space and what was left behind (`left`), whichever writer
+    failed and however it said so. Temporaries are removed first (the writers' `finally`)."""
     try:
         yield
     except UserError:
         raise
     except Exception as err:
         if is_disk_full(err, target):
-            raise disk_full(target) from None
+            raise disk_full(target, left) from None
         raise
 
 

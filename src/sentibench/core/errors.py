@@ -39,21 +39,26 @@ def free_space(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
+# torch.save's stream writer names no errno: on a full disk it says only that a write failed.
+TORCH_WRITE_FAILED = ("file write failed", "unexpected pos")
+
+
 def is_disk_full(err: BaseException, where: Path) -> bool:
-    """Whether a failed write ran out of space. Writers report it differently: OSError 28 (Python,
-    pyarrow), "os error 28" in safetensors' message, and torch.save only "unexpected pos"; so an
-    error while the disk is (nearly) full counts too."""
-    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+    """Whether a failed write ran out of space, as each writer reports it: OSError ENOSPC or EDQUOT (Python,
+    pyarrow), "os error 28" in safetensors' message, and torch.save's failed write while (nearly) no space is
+    left where it wrote. Any other error, full disk or not, keeps its own message and traceback."""
+    if isinstance(err, OSError):
+        return err.errno in (errno.ENOSPC, errno.EDQUOT)
+    message = str(err)
+    if "No space left on device" in message or "os error 28" in message:
         return True
-    return "No space left on device" in str(err) or "os error 28" in str(err) or free_space(where) < FULL_BELOW
+    return any(text in message for text in TORCH_WRITE_FAILED) and free_space(where) < FULL_BELOW
 
 
-def disk_full(target: Path) -> UserError:
-    """The one line for a write that ran out of space: the output and the free space left."""
+def disk_full(target: Path, left: str = "nothing was written") -> UserError:
+    """The one line for a write that ran out of space: the output, the free space, and what was left behind."""
     free = free_space(target)
-    return UserError(
-        f"{target}: the disk is full ({free / 1e6:.1f} MB free there); nothing was written: free some space and rerun"
-    )
+    return UserError(f"{target}: the disk is full ({free / 1e6:.1f} MB free there); {left}: free some space and rerun")
 
 
 def run_cli(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> int:
@@ -78,6 +83,6 @@ def run_cli(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | 
         where = Path(getattr(err, "filename", None) or ".")
         if not is_disk_full(err, where):
             raise
-        print(f"error: {disk_full(where)}", file=sys.stderr)
+        print(f"error: {disk_full(where, 'what was written of it may be left there')}", file=sys.stderr)
         return EXIT_USER_ERROR
     return 0

@@ -70,24 +70,25 @@ def _row(name: str, record: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def table(rows: list[dict[str, Any]], width: int) -> tuple[list[str], list[list[str]], list[str]]:
-    """(headers, cells, params left out): the headline metrics, then the differing params that fit `width`."""
+    """(headers, cells, columns left out): the headline metrics, then the differing params, each column kept
+    while the table still fits `width`."""
     headers, cells = ["experiment", "created"], [[r["name"], r["created"]] for r in rows]
-    for file, columns in HEADLINE_COLUMNS.items():
-        for key, short in columns:
-            if any(key in r["metrics"].get(file, {}) for r in rows):
-                headers.append(short)
-                for row, out in zip(rows, cells, strict=True):
-                    out.append(format_value(row["metrics"].get(file, {}).get(key)))
+    candidates = [
+        (short, [format_value(r["metrics"].get(file, {}).get(key)) for r in rows])
+        for file, columns in HEADLINE_COLUMNS.items()
+        for key, short in columns
+        if any(key in r["metrics"].get(file, {}) for r in rows)
+    ]
     keys = sorted({k for r in rows for k in r["params"]})
     differing = [k for k in keys if len({json.dumps(r["params"].get(k)) for r in rows}) > 1]
+    candidates += [(key, [format_value(r["params"].get(key)) for r in rows]) for key in differing]
     left_out = []
-    for key in differing:
-        column = [format_value(r["params"].get(key)) for r in rows]
+    for header, column in candidates:
         used = sum(max(len(h), *(len(c[i]) for c in cells)) + GAP for i, h in enumerate(headers))
-        if used + max(len(key), *map(len, column)) > width:
-            left_out.append(key)
+        if used + max(len(header), *map(len, column)) > width:
+            left_out.append(header)
             continue
-        headers.append(key)
+        headers.append(header)
         for out, value in zip(cells, column, strict=True):
             out.append(value)
     return headers, cells, left_out
@@ -114,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(keep_regex())
         return
     width = args.width or int(os.environ.get("COLUMNS") or shutil.get_terminal_size().columns)
-    if width < 40:
+    if args.format == "text" and width < 40:  # a Markdown table has no width: --width is not read for it
         raise UserError(f"--width must be at least 40 characters; got {width}")
     rows = experiments(args.repo, args.all_commits)
     if not rows:
@@ -122,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     headers, cells, left_out = table(rows, width if args.format == "text" else 10**6)
     print(render_table(headers, cells, args.format))
     if left_out:
-        print(f"{len(left_out)} more params differ (wider terminal, or --format md): {', '.join(left_out)}")
+        print(f"{len(left_out)} more columns (wider terminal, or --format md): {', '.join(left_out)}")
 
 
 if __name__ == "__main__":

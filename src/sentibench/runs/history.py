@@ -136,6 +136,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     missing = sorted(set(names) - set(present))
     if args.metrics and missing:
         raise UserError(f"unknown metric '{missing[0]}' (in none of the last {len(points)} commits)")
+    if not present:
+        raise UserError(
+            f"none of the headline metrics ({', '.join(names)}) is in the last {len(points)} commits that changed "
+            f"{METRICS_DIR}/: name the ones to show with --metrics"
+        )
     data = series(points, present)
     subjects = {sha: git(args.repo, "log", "-1", "--format=%s", sha).stdout.strip()[:40] for sha, _ in points}
     rows: list[list[Any]] = [[sha, subjects[sha], *(data[n][i] for n in present)] for i, (sha, _) in enumerate(points)]

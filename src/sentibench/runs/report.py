@@ -231,6 +231,9 @@ def build_report(repo: Path, side_a: str, side_b: str, tolerance_file: Path, out
         for name in images.values():
             os.replace(scratch / name, out / name)
         write_text(out / "report.md", markdown(a, b, rows, images))
+        for name, _ in plots.values():  # an earlier report's image this one did not draw would pass for this one's
+            if name not in images.values():
+                (out / name).unlink(missing_ok=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return rows

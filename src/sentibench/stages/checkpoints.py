@@ -4,7 +4,7 @@ A checkpoint is usable only when the Trainer finished saving it (a marker writte
 holding the SHA-256 of every file), every file is present with those bytes, and its state names its own
 step. A checkpoint damaged on disk since (a truncated weights file) is passed over for an older one.
 A run resumes only the run it belongs to (same fingerprint of params, data and code) and only while
-that run is unfinished.
+that run is unfinished; checkpoints of any other run are deleted with one line naming them and why.
 """
 
 from __future__ import annotations
@@ -28,14 +28,22 @@ def dataset_digest(path: Path) -> str:
     return files_digest(path, "*")
 
 
-def code_digest() -> str:
-    """Hash of the package's source: a run resumes only on the code that started it.
+def code_digest(stage: str, pipeline: Path = Path("dvc.yaml")) -> str:
+    """Hash of the source files the stage's deps in dvc.yaml list: a run resumes only on the code that started it,
+    and an edit elsewhere in the package (a report, a docstring of another stage) costs it nothing. Those deps are
+    the stage's whole import closure (tests/test_architecture.py). Outside a DVC project (no such stage in
+    `pipeline`) the whole package is hashed instead: never resumed on other code, at the price of false alarms."""
+    from ruamel.yaml import YAML
 
-    DVC reruns a stage when any of its code deps changed; the whole package is a superset of each
-    stage's deps, so an interrupted run is never continued by other code (it starts afresh instead).
-    """
-    package = Path(__file__).resolve().parents[1]
-    return files_digest(package, "*.py")
+    try:
+        deps = YAML(typ="safe", pure=True).load(pipeline.read_text())["stages"][stage]["deps"]
+    except (OSError, KeyError, TypeError, ValueError):
+        return files_digest(Path(__file__).resolve().parents[1], "*.py")
+    digest = hashlib.sha256()
+    for dep in sorted(d for d in deps if isinstance(d, str) and d.endswith(".py")):
+        digest.update(dep.encode())
+        digest.update((pipeline.parent / dep).read_bytes())
+    return digest.hexdigest()
 
 
 def files_digest(path: Path, pattern: str) -> str:
@@ -47,9 +55,11 @@ def files_digest(path: Path, pattern: str) -> str:
     return digest.hexdigest()
 
 
-def run_fingerprint(relevant: dict[str, Any], data_digest: str) -> str:
-    """What a checkpoint belongs to: the params sections its stage reads, a digest of its inputs and the code."""
-    return hashlib.sha256(json.dumps([relevant, data_digest, code_digest()], sort_keys=True).encode()).hexdigest()
+def run_fingerprint(stage: str, relevant: dict[str, Any], data_digest: str) -> dict[str, str]:
+    """What a checkpoint belongs to, part by part (so a discarded run can say which part differs): the params
+    sections its stage reads, a digest of its inputs, and its code."""
+    params = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
+    return {"params": params, "data": data_digest, "code": code_digest(stage)}
 
 
 def file_digests(folder: Path) -> dict[str, str]:
@@ -107,21 +117,35 @@ def write_record(checkpoints: Path, record: dict[str, Any]) -> None:
     write_json(checkpoints / RUN_FILE, record)
 
 
-def find_resume(checkpoints: Path, fingerprint: str) -> tuple[Path | None, dict[str, Any]]:
+def why_not_resumed(record: dict[str, Any], fingerprint: dict[str, str]) -> str | None:
+    """Why a run record's checkpoints cannot continue this run (None: they can)."""
+    saved = record.get("fingerprint")
+    if not isinstance(saved, dict):
+        return "they were saved by an older sentibench, whose run record cannot be compared"
+    differing = [part for part in fingerprint if saved.get(part) != fingerprint[part]]
+    if differing:
+        return f"they belong to a run with other {' and '.join(differing)}"
+    if record.get("complete"):
+        return "their run finished"
+    return None
+
+
+def find_resume(checkpoints: Path, fingerprint: dict[str, str]) -> tuple[Path | None, dict[str, Any]]:
     """The checkpoint to resume from and its run record; (None, {}) when training starts afresh."""
     try:
         record = json.loads((checkpoints / RUN_FILE).read_text())
     except (OSError, ValueError):
         return None, {}
-    if record.get("fingerprint") == fingerprint and not record.get("complete"):
+    if why_not_resumed(record, fingerprint) is None:
         checkpoint = newest_checkpoint(checkpoints)
         if checkpoint is not None:
             return checkpoint, record
     return None, {}
 
 
-def resume_point(checkpoints: Path, fingerprint: str) -> tuple[Path | None, dict[str, Any]]:
-    """The checkpoint to resume from and the saved run record, or a clean slate (old checkpoints deleted).
+def resume_point(checkpoints: Path, fingerprint: dict[str, str]) -> tuple[Path | None, dict[str, Any]]:
+    """The checkpoint to resume from and the saved run record, or a clean slate (old checkpoints deleted, each
+    named in one line with the reason).
 
     Called only after everything the run needs was validated, so a typo never costs saved progress. Only a
     folder a run made (its run record inside) or an empty one is cleared: never one the project does not own.
@@ -134,6 +158,14 @@ def resume_point(checkpoints: Path, fingerprint: str) -> tuple[Path | None, dict
             f"{checkpoints}: holds files that no sentibench run wrote (no {RUN_FILE}); starting afresh would delete "
             "them: move them away or name another checkpoints folder"
         )
+    saved = sorted((folder.name for folder in checkpoints.glob("checkpoint-*")), key=lambda name: (len(name), name))
+    if saved:
+        try:
+            why = why_not_resumed(json.loads((checkpoints / RUN_FILE).read_text()), fingerprint)
+        except (OSError, ValueError):
+            why = f"its {RUN_FILE} is unreadable"
+        why = why or "none of them is complete"
+        print(f"{checkpoints}: deleting {', '.join(saved)} ({why}); training starts from step 0", flush=True)
     shutil.rmtree(checkpoints, ignore_errors=True)
     checkpoints.mkdir(parents=True)
     record = {"fingerprint": fingerprint}

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sentibench.core.atomic import atomic_dir, check_writable, disk_checked, write_json
+from sentibench.core.atomic import UNFINISHED_CHECKPOINT, atomic_dir, check_writable, disk_checked, write_json
 from sentibench.core.contract import (
     DVCLIVE_PRETRAIN,
     PARAMS,
@@ -179,7 +179,7 @@ def pretrain(
         "max_tokens": params.preprocess.max_tokens,
         "runtime": as_dict(params.runtime),
     }
-    checkpoint, record = resume_point(checkpoints, run_fingerprint(sections, dataset_digest(tokenized_dir)))
+    checkpoint, record = resume_point(checkpoints, run_fingerprint("pretrain", sections, dataset_digest(tokenized_dir)))
     resume_step = step_of(checkpoint)
     if resume_step is None:  # a skipped run's note is not DVCLive's, so its own cleanup would leave it
         (dvclive_dir / SKIPPED_NOTE).unlink(missing_ok=True)
@@ -214,7 +214,7 @@ def pretrain(
     if resume_step is not None and resume_step >= p.steps:
         history, steps, seconds = finished_run(model, checkpoint)
     else:
-        with disk_checked(checkpoints):
+        with disk_checked(checkpoints, UNFINISHED_CHECKPOINT):
             output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         history, steps, seconds = trainer.state.log_history, output.global_step, output.metrics["train_runtime"]
     sort_summary(dvclive_dir / "metrics.json")

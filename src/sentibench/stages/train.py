@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sentibench.core.atomic import atomic_dir, check_writable, disk_checked, write_json
+from sentibench.core.atomic import UNFINISHED_CHECKPOINT, atomic_dir, check_writable, disk_checked, write_json
 from sentibench.core.contract import (
     CHECKPOINTS,
     DVCLIVE,
@@ -98,7 +98,7 @@ def prepare_run(
     pretrained = pretrained_dir if found and params.model.source == "config" else None
     inputs = dataset_digest(tokenized_dir) + (dataset_digest(pretrained) if pretrained else "")
     sections = {"model": as_dict(params.model), "train": as_dict(params.train), "runtime": as_dict(params.runtime)}
-    fingerprint = run_fingerprint(sections, inputs)
+    fingerprint = run_fingerprint("train", sections, inputs)
     args = training_arguments(params, checkpoints)  # joins the process group under torchrun
     set_seed(params.train.seed)
     model = load_model(params.model, len(tokenizer), label_names, pretrained)
@@ -142,7 +142,7 @@ def fit(run: Run, checkpoints: Path) -> tuple[Any, float, dict[str, Any]]:
     else:
         print(f"train: resuming from {run.checkpoint}", flush=True)
     started = time.perf_counter()
-    with disk_checked(checkpoints):
+    with disk_checked(checkpoints, UNFINISHED_CHECKPOINT):
         output = run.trainer.train(resume_from_checkpoint=str(run.checkpoint) if run.checkpoint else None)
     wall = time.perf_counter() - started
     return output, wall, final_evaluation(run.trainer)
