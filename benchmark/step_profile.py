@@ -13,6 +13,7 @@ little, so its steps are slower than the benchmark's: read the shares and the bo
 benchmark for the speed.
 
     PYTHONPATH=src python benchmark/step_profile.py [--params params.yaml] [--tokenized data/tokenized] [--format md]
+        [--portable]
 """
 
 from __future__ import annotations
@@ -90,10 +91,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--tokenized", type=Path, default=TOKENIZED)
     parser.add_argument("--format", choices=("text", "md"), default="text")
+    parser.add_argument(
+        "--portable", action="store_true", help="profile the portable kernels (runtime.portable) instead of native"
+    )
     args = parser.parse_args(argv)
     params = load_params(args.params)
     params = dataclasses.replace(
-        params, runtime=dataclasses.replace(params.runtime, deterministic=False, portable=False)
+        params, runtime=dataclasses.replace(params.runtime, deterministic=False, portable=args.portable)
     )
     apply_runtime(params.runtime)
     steps = params.benchmark.measure_steps

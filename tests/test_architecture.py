@@ -41,9 +41,12 @@ def imported_modules(path: Path, package: str) -> set[str]:
     return {name for name in found if module_file(name)}
 
 
+ROOT_INIT = SRC / "sentibench" / "__init__.py"
+
+
 def import_closure(module: str) -> set[Path]:
-    """The source files a `python -m module` run loads from src/, package __init__ files left out
-    (test_package_inits_hold_no_code keeps them empty)."""
+    """The source files a `python -m module` run loads from src/: package __init__ files left out
+    (test_package_inits_hold_no_code keeps them empty), but for the root package's, which pins numpy's OpenBLAS."""
     seen: set[str] = set()
     todo = [module]
     while todo:
@@ -54,7 +57,7 @@ def import_closure(module: str) -> set[Path]:
         file = module_file(name)
         todo.extend(imported_modules(file, name))
     files = {module_file(name) for name in seen}
-    return {f for f in files if f.name != "__init__.py"}
+    return {f for f in files if f.name != "__init__.py"} | {ROOT_INIT}
 
 
 def stages() -> list[tuple[Path, str, dict]]:
@@ -99,10 +102,32 @@ def test_the_committed_locks_hold_the_code_and_params_as_committed():
     assert not stale, f"run the stages again or `dvc commit -f` them: {stale}"
 
 
+def _pins_the_environment(node: ast.stmt) -> bool:
+    """`import os` or `os.environ.update({...})` of constants: what the root package runs, before numpy loads."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names] == ["os"]
+    call = node.value if isinstance(node, ast.Expr) else None
+    return (
+        isinstance(call, ast.Call)
+        and ast.unparse(call.func) == "os.environ.update"
+        and all(
+            isinstance(part, ast.Constant)
+            for arg in call.args
+            for part in ast.walk(arg)
+            if isinstance(part, ast.expr) and not isinstance(part, ast.Dict)
+        )
+    )
+
+
 def test_package_inits_hold_no_code():
+    """Docstrings and constants only; the root package may also pin environment variables that a library reads
+    when it loads (numpy's OpenBLAS: every stage imports numpy before it reads its params)."""
     for init in SRC.rglob("__init__.py"):
         body = ast.parse(init.read_text()).body
         constants = [n for n in body if isinstance(n, ast.Expr | ast.Assign) and isinstance(n.value, ast.Constant)]
+        if init == ROOT_INIT:
+            constants += [n for n in body if _pins_the_environment(n)]
+            constants.sort(key=body.index)
         assert constants == body, f"{init}: a package __init__ holds only a docstring and constants"
 
 

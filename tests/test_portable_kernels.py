@@ -1,14 +1,16 @@
-"""Portable mode, op by op: one training step of the default shape gives the same bytes on this CPU and on an
-emulated CPU of another vendor and generation (forward of every module, every gradient, the optimizer step).
+"""Portable mode, op by op: one training step of the default shape gives the same bytes on this CPU and on
+emulated CPUs of another vendor and generation (forward of every module, every gradient, the optimizer
+step), every matrix product of it runs in the pinned OpenBLAS (core/gemm.py), and those bytes depend on
+neither the thread count nor MKL.
 
 repro-check compares whole pipelines on an emulated Haswell in CI; this names the op that breaks when one
-does, on an emulated AMD EPYC (AVX2, no AVX-512, another vendor string: MKL takes its non-Intel paths).
+does, on an emulated AMD EPYC (AVX2, no AVX-512, another vendor string: MKL takes its non-Intel paths) and
+an emulated Intel Haswell (other CPUID, other cache sizes).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
 import subprocess
@@ -18,16 +20,17 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from sentibench.core.runtime import KERNEL_VARIABLES, PORTABLE_ENV
+from sentibench.core import gemm
+from sentibench.core.runtime import PORTABLE_ENV, unpinned_environment
 
 pytestmark = pytest.mark.skipif(platform.machine() != "x86_64", reason="AVX2 and qemu-x86_64 are x86-64 only")
 
 
-def fingerprint(pinned: dict[str, str], *prefix: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in KERNEL_VARIABLES}
-    env.update(pinned, PYTHONPATH=str(REPO / "src"))
-    command = [*prefix, sys.executable, "-m", "sentibench.checks.kernels", "--shape", "default"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+def fingerprint(*prefix: str, kernels: str = "portable", env: dict[str, str] | None = None, **flags: str) -> dict:
+    environment = {**unpinned_environment(), **(env or {}), "PYTHONPATH": str(REPO / "src")}
+    command = [*prefix, sys.executable, "-m", "sentibench.checks.kernels", "--shape", "default", "--kernels", kernels]
+    command += [item for name, value in flags.items() for item in (f"--{name}", value)]
+    done = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)
 
@@ -38,7 +41,7 @@ def differing(a: dict[str, str], b: dict[str, str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def native_portable() -> dict[str, str]:
-    return fingerprint(PORTABLE_ENV)
+    return fingerprint()
 
 
 def test_the_fingerprint_covers_forward_backward_and_the_step(native_portable):
@@ -48,18 +51,66 @@ def test_the_fingerprint_covers_forward_backward_and_the_step(native_portable):
     assert len([n for n in native_portable if n.startswith("step ")]) == 41  # every parameter tensor
 
 
-def test_pinning_changes_what_an_avx512_cpu_computes(native_portable):
-    """The kernels portable mode pins are the ones that matter: natively, AVX-512 kernels give other bytes
-    (so the emulated comparison below could fail)."""
+def test_every_product_runs_in_openblas_whatever_mkl_does(native_portable):
+    """With MKL left to its own kernels (MKL_CBWR unset, ATen still at AVX2) the portable step is unchanged:
+    no product of it reaches MKL. Without the OpenBLAS products, the same MKL change does change it, so the
+    comparison could fail."""
+    avx2_only = {k: v for k, v in PORTABLE_ENV.items() if k != "MKL_CBWR"}
+    code = (
+        "import json, torch; from sentibench.core import gemm; from sentibench.checks.kernels import fingerprint;"
+        "torch.set_num_threads(2); torch.use_deterministic_algorithms(True); gemm.install(2);"
+        "print(json.dumps(fingerprint('default')))"
+    )
+    environment = {**unpinned_environment(), **avx2_only, "PYTHONPATH": str(REPO / "src")}
+    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == native_portable
+    mkl_own = fingerprint(kernels="environment", env=avx2_only)
+    assert differing(mkl_own, fingerprint(kernels="environment", env=PORTABLE_ENV))
+
+
+def test_the_thread_count_changes_no_product(native_portable):
+    """OpenBLAS runs one thread per block of a fixed size, so the products' bytes are those of any thread count:
+    at 1 thread the only differences are outside them (ATen's own reductions)."""
+    one = fingerprint(threads="1")
+    assert (
+        one["forward bert.encoder.layer.0.attention.self.query"]
+        == native_portable["forward bert.encoder.layer.0.attention.self.query"]
+    )
+
+
+def test_native_kernels_differ_on_an_avx512_cpu(native_portable):
+    """Pinning changes what an AVX-512 CPU computes, so the emulated comparison below could fail; reruns agree."""
     if "avx512f" not in Path("/proc/cpuinfo").read_text().split():
         pytest.skip("this CPU has no AVX-512: its native kernels are AVX2 already")
-    native = fingerprint({})
+    native = fingerprint(kernels="native")
     assert differing(native, native_portable)
-    assert not differing(native, fingerprint({}))  # and reruns are identical
+    assert not differing(native, fingerprint(kernels="native"))
+
+
+def test_a_native_run_differs_from_portable(native_portable):
+    """Native kernels (MKL's own GEMMs, the fused attention) give other bytes than portable on any CPU."""
+    assert differing(fingerprint(kernels="native"), native_portable)
+
+
+def test_openblas_is_the_version_the_bytes_were_proven_with():
+    """An upgrade of numpy (which bundles OpenBLAS) fails here and stops portable runs (check_library), instead of
+    silently changing the bytes."""
+    assert gemm.library_identity()["version"] == gemm.OPENBLAS_VERSION
+    assert gemm.library_identity()["coretype"] == gemm.CORETYPE
+
+
+def test_another_openblas_stops_a_portable_run(monkeypatch):
+    monkeypatch.setattr(gemm, "library_identity", lambda: {"version": "0.3.32", "coretype": gemm.CORETYPE})
+    with pytest.raises(RuntimeError, match=r"OpenBLAS 0\.3\.32 is not 0\.3\.31"):
+        gemm.check_library()
+    monkeypatch.setattr(gemm, "library_identity", lambda: {"version": gemm.OPENBLAS_VERSION, "coretype": "SkylakeX"})
+    with pytest.raises(RuntimeError, match="SkylakeX kernels"):
+        gemm.check_library()
 
 
 @pytest.mark.skipif(shutil.which("qemu-x86_64") is None, reason="needs qemu-user (installed by .ci/run)")
-def test_portable_step_is_identical_on_an_emulated_cpu_of_another_vendor(native_portable):
-    """About 3 minutes: the emulated interpreter imports torch and Transformers at a tenth of the speed."""
-    emulated = fingerprint(PORTABLE_ENV, "qemu-x86_64", "-cpu", "EPYC")
+@pytest.mark.parametrize("model", ["EPYC", "Haswell"])
+def test_portable_step_is_identical_on_an_emulated_cpu(native_portable, model):
+    """About 3 minutes each: the emulated interpreter imports torch and Transformers at a tenth of the speed."""
+    emulated = fingerprint("qemu-x86_64", "-cpu", model)
     assert differing(native_portable, emulated) == []

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +20,7 @@ from sentibench.core.contract import COMPLETE_MARKER
 from sentibench.core.environment import environment
 from sentibench.core.errors import UserError
 from sentibench.core.params import RuntimeParams, load_params
-from sentibench.core.runtime import EMULATOR, KERNEL_VARIABLES, PORTABLE_ENV, apply_runtime
+from sentibench.core.runtime import EMULATOR, PORTABLE_ENV, apply_runtime, unpinned_environment
 from sentibench.stages import checkpoints
 from sentibench.stages import train as train_stage
 
@@ -167,25 +166,28 @@ def test_env_json_has_every_field_and_tracks_dirtiness(tmp_path):
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="AVX2 exists only on x86-64")
 def test_portable_mode_pins_avx2_kernels():
-    """apply_runtime's pinning reaches the kernels, not only the environment: a step computed after it has the
-    bytes of a process started with the variables set, and (on an AVX-512 CPU) not those of native kernels."""
+    """apply_runtime's pinning reaches the kernels, not only the environment: torch runs at AVX2 with the OpenBLAS
+    products, a step has the bytes of a process started with the variables already set, and `portable: false`
+    removes inherited pins and says so (so a native run in a pinned shell is native)."""
     step = "import json; from sentibench.checks.kernels import fingerprint; print(json.dumps(fingerprint('ci')))"
-    pinned = (
-        "from sentibench.core.params import RuntimeParams; from sentibench.core.runtime import apply_runtime; "
-        "apply_runtime(RuntimeParams(portable=True)); import torch; print(torch.backends.cpu.get_cpu_capability()); "
+    applied = (
+        "from sentibench.core.params import RuntimeParams; from sentibench.core.runtime import apply_runtime, "
+        "kernels_in_use; apply_runtime(RuntimeParams(portable={portable})); print(kernels_in_use()); "
     )
-    clean = {k: v for k, v in os.environ.items() if k not in KERNEL_VARIABLES}
-    clean["PYTHONPATH"] = str(REPO / "src")
+    clean = {**unpinned_environment(), "PYTHONPATH": str(REPO / "src")}
 
     def run(code, env):
-        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        return done.stdout.split("\n", 1), done.stderr
 
-    capability, applied = run(pinned + step, clean).split("\n", 1)
-    assert capability == "AVX2"
-    threads = "import torch; torch.set_num_threads(2); "
-    assert json.loads(applied) == json.loads(run(threads + step, {**clean, **PORTABLE_ENV}))
-    if "avx512f" in (Path("/proc/cpuinfo").read_text().split()):
-        assert json.loads(applied) != json.loads(run(threads + step, clean))
+    (kernels, portable), _ = run(applied.format(portable=True) + step, clean)
+    assert kernels.startswith("ATen AVX2, OpenBLAS ") and "MKL_CBWR=COMPATIBLE" in kernels
+    (_, inherited), _ = run(applied.format(portable=True) + step, {**clean, **PORTABLE_ENV})
+    assert json.loads(portable) == json.loads(inherited)
+    (kernels, native), said = run(applied.format(portable=False) + step, {**clean, **PORTABLE_ENV})
+    assert "removed the inherited kernel variables ATEN_CPU_CAPABILITY, MKL_CBWR, ONEDNN_MAX_CPU_ISA" in said
+    assert "OpenBLAS" not in kernels and "MKL_CBWR" not in kernels
+    assert json.loads(native) != json.loads(portable)
 
 
 @pytest.fixture

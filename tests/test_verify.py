@@ -14,11 +14,29 @@ from sentibench.checks import verify
 from sentibench.checks.verify import EXIT_DIFFERS, EXIT_NOT_COMPARABLE, Results
 from sentibench.core.errors import UserError
 
+PRODUCTS = "OpenBLAS 0.3.31.188.0 Haswell GEMMs (1 thread per 256-block)"
 
-def env(model="Intel Xeon", aten="AVX2", portable=True, machine="x86_64", gpu=None, torch="2.13.0"):
+
+def env(
+    model="Intel Xeon",
+    aten="AVX2",
+    portable=True,
+    machine="x86_64",
+    gpu=None,
+    torch="2.13.0+cpu",
+    commit="2f1e2c4",
+    products=PRODUCTS,
+):
     return {
-        "cpu": {"model": model, "machine": machine, "aten_capability": aten, "onednn_isa": "Intel AVX2", "threads": 2},
-        "torch_build": {"version": torch, "mkl": "2024.2 (build 20240605)", "cuda": None},
+        "cpu": {
+            "model": model,
+            "machine": machine,
+            "aten_capability": aten,
+            "onednn_isa": "Intel AVX2",
+            "threads": 2,
+            "matrix_products": products,
+        },
+        "torch_build": {"version": torch, "commit": commit, "mkl": "2024.2 (build 20240605)", "cuda": None},
         "packages": {"transformers": "5.24.0"},
         "gpu": {"name": gpu} if gpu else None,
         "runtime": {"portable": portable},
@@ -34,7 +52,9 @@ OUTPUTS = {"train: models/trained": "aaa", "evaluate: results/predictions.csv": 
 
 
 def test_identical_bytes_reproduce():
-    judged = verify.judge(results(OUTPUTS), results(dict(OUTPUTS), environment=env(model="AMD EPYC")), REPO)
+    """Another vendor, and PyPI's CUDA build of the same torch commit (the same CPU bytes, measured): comparable."""
+    other = env(model="AMD EPYC", torch="2.13.0+cu130")
+    judged = verify.judge(results(OUTPUTS), results(dict(OUTPUTS), environment=other), REPO)
     assert judged["exit_code"] == 0
     assert judged["verdict"] == "reproduces the committed results byte for byte"
     assert set(judged["outputs"].values()) == {"identical"}
@@ -55,7 +75,9 @@ def test_other_bytes_on_a_comparable_machine_differ_within_tolerance():
     [
         (env(gpu="NVIDIA H200"), "ran on a GPU (NVIDIA H200)"),
         (env(machine="aarch64"), "ran on aarch64, not x86-64"),
-        (env(torch="2.11.0+cu130"), "another torch (2.13.0 vs 2.11.0+cu130)"),
+        (env(torch="2.11.0+cu130"), "another torch (2.13.0 vs 2.11.0)"),
+        (env(commit="0123abc"), "another torch build (git commit) (2f1e2c4 vs 0123abc)"),
+        (env(products="torch's own (MKL)"), "another matrix-product kernels"),
         (env(model="AMD EPYC", aten="AVX512", portable=False), "native kernels (runtime.portable: false)"),
     ],
 )

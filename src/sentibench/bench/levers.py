@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -24,7 +23,7 @@ from sentibench.core.contract import PARAMS, TOKENIZED, load_data_tokenizer, loa
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.levers import needs_own_process, variants
 from sentibench.core.params import Params, load_params
-from sentibench.core.runtime import KERNEL_CANDIDATES, KERNEL_VARIABLES, apply_runtime, kernels_in_use
+from sentibench.core.runtime import KERNEL_CANDIDATES, apply_runtime, kernels_in_use, unpinned_environment
 from sentibench.core.tables import render_table
 
 KERNELS = "kernels: "  # a variant name's prefix for a candidate kernel pinning
@@ -35,7 +34,7 @@ def in_own_process(name: str, params_file: Path, tokenized: Path) -> dict[str, A
     child starts without this process's kernel variables: it sets those its variant asks for, and no others."""
     command = [sys.executable, "-m", "sentibench.bench.levers", "--params", str(params_file)]
     command += ["--tokenized", str(tokenized), "--variant", name]
-    env = {k: v for k, v in os.environ.items() if k not in KERNEL_VARIABLES}
+    env = unpinned_environment()
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -66,14 +65,18 @@ def run_levers(params: Params, params_file: Path, tokenized: Path, only: Sequenc
 
 
 def table(results: list[dict[str, Any]], fmt: str) -> str:
+    """One row per variant. MFU is taken against one peak for every row (the highest GEMM peak any variant's
+    kernels reached in this run), so rows compare; each row's own peak is shown beside it."""
     base = results[0]
+    peak = max(r["peak_matmul_flops_per_second"] for r in results)
     rows = [
         [
             r["lever"],
             f"{r['samples_per_second']['median']:.1f}",
             f"{r['tokens_per_second']['median']:.0f}",
             f"{r['tokens_per_second']['median'] / base['tokens_per_second']['median']:.2f}x",
-            f"{r['model_flops_utilisation_real_tokens']:.1%}",
+            f"{r['model_flops_utilisation_real_tokens'] * r['peak_matmul_flops_per_second'] / peak:.1%}",
+            f"{r['peak_matmul_flops_per_second'] / 1e9:.0f}",
             f"{r['padding_efficiency']:.1%}",
             "no" if r["weights_sha256"] == base["weights_sha256"] else "yes",
             r.get("kernels", ""),
@@ -85,7 +88,8 @@ def table(results: list[dict[str, Any]], fmt: str) -> str:
         "samples/s",
         "tokens/s",
         "vs default",
-        "real-token MFU",
+        f"real-token MFU (of {peak / 1e9:.0f} GFLOP/s)",
+        "own peak GFLOP/s",
         "padding efficiency",
         "changes weights",
         "kernels",
@@ -110,11 +114,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(args.params)
     params = dataclasses.replace(params, runtime=dataclasses.replace(params.runtime, deterministic=True))
     if args.variant:
-        variant = variants(params).get(args.variant, params)
+        variant, pins = variants(params).get(args.variant, params), None
         if args.variant.startswith(KERNELS):  # the candidate's variables instead of portable's
-            os.environ.update(KERNEL_CANDIDATES[args.variant.removeprefix(KERNELS)])
+            pins = KERNEL_CANDIDATES[args.variant.removeprefix(KERNELS)]
             variant = dataclasses.replace(params, runtime=dataclasses.replace(params.runtime, portable=False))
-        apply_runtime(variant.runtime)
+        apply_runtime(variant.runtime, native_pins=pins)
         measured = measure_training(variant, load_tokenized(args.tokenized), load_data_tokenizer(args.tokenized))
         print(json.dumps({**measured, "kernels": kernels_in_use()}))
         return

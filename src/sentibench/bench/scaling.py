@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from sentibench.bench.benchmark import measure_training
 from sentibench.core.contract import ENCODED_FIELDS, PARAMS, PREPARED, TOKENIZED, load_data_tokenizer, load_tokenized
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.params import Params, load_params
-from sentibench.core.runtime import KERNEL_VARIABLES, apply_runtime
+from sentibench.core.runtime import apply_runtime, unpinned_environment
 from sentibench.core.tables import render_table
 from sentibench.stages.preprocess import apply_length_policy
 
@@ -96,7 +95,7 @@ def measure(name: str, params: Params, prepared: Path, tokenized: Path) -> dict[
 def in_own_process(name: str, params_file: Path, prepared: Path, tokenized: Path) -> dict[str, Any]:
     command = [sys.executable, "-m", "sentibench.bench.scaling", "--params", str(params_file), "--variant", name]
     command += ["--prepared", str(prepared), "--tokenized", str(tokenized)]
-    env = {k: v for k, v in os.environ.items() if k not in KERNEL_VARIABLES}  # native kernels, as the benchmark
+    env = unpinned_environment()  # native kernels, as the benchmark
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]

@@ -4,9 +4,11 @@ Whole-pipeline reruns say *that* two CPUs differ; this says *where*. It builds t
 shape with fixed weights and a fixed batch (variable lengths, so masks and padding are exercised),
 runs forward, backward and one optimizer step as the Trainer runs them (fused AdamW, the optimizer
 portable mode pins), and prints a hash of every module's output, every gradient and every updated
-parameter. Run it natively and under `qemu-x86_64 -cpu MODEL` with the same kernel variables, and
-the first differing name is the op that is not portable (tests/test_portable_kernels.py does).
-The kernel variables are read when torch loads, so they come from the environment of this process.
+parameter. Run it natively and under `qemu-x86_64 -cpu MODEL` with the same `--kernels`, and the
+first differing name is the op that is not portable (tests/test_portable_kernels.py does). `--kernels
+portable` applies runtime.portable as a stage does (the variables, and the OpenBLAS matrix products of
+core/gemm.py); `native` leaves torch's own kernels, and `environment` takes whatever variables this process
+inherited, without the OpenBLAS products.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from sentibench.core.params import ModelParams
+from sentibench.core.params import ModelParams, RuntimeParams
+from sentibench.core.runtime import apply_runtime
 
 # The shapes measured elsewhere: the embedded default (params.yaml's model.config, dropout included: it decides
 # which attention kernel runs), the ci profile, the seed's hfl/rbt3.
@@ -81,7 +84,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads (they change the bytes)")
     parser.add_argument("--batch", type=int, default=8, help="rows in the batch")
     parser.add_argument("--tokens", type=int, default=64, help="longest row, in tokens (rows are 4 to this long)")
+    parser.add_argument("--kernels", choices=("portable", "native", "environment"), default="environment")
     args = parser.parse_args(argv)
+    if args.kernels != "environment":
+        apply_runtime(RuntimeParams(threads=args.threads, portable=args.kernels == "portable"))
     import torch
 
     torch.set_num_threads(args.threads)

@@ -118,8 +118,12 @@ def run_results(copy: Path, source: str) -> Results:
 
 
 # What must match for bytes to be expected, beyond the params: (field in env.json, what it is).
+# torch's version is compared without its local tag: `+cpu` and PyPI's `+cu130` of one commit give the same
+# CPU bytes (../shared/evidence/cross-vendor.md, recorded in docs/reproducibility.md); the commit decides.
 BUILD_FIELDS = (
-    ("torch_build.version", "torch"),
+    ("torch_build.release", "torch"),
+    ("torch_build.commit", "torch build (git commit)"),
+    ("cpu.matrix_products", "matrix-product kernels"),
     ("torch_build.mkl", "MKL"),
     ("torch_build.cuda", "CUDA"),
     ("cpu.threads", "thread count"),
@@ -131,6 +135,8 @@ def not_comparable(expected: dict[str, Any] | None, actual: dict[str, Any] | Non
     if expected is None or actual is None:
         return [f"no {ENV} on the {'committed' if expected is None else 'new'} side"]
     left, right = flatten(expected), flatten(actual)
+    for env in (left, right):
+        env["torch_build.release"] = str(env.get("torch_build.version")).split("+")[0]
     reasons = []
     for side, env in (("committed", left), ("this run", right)):
         if env.get("cpu.machine") != "x86_64":
@@ -160,7 +166,7 @@ def machine_line(env: dict[str, Any] | None) -> str:
     return (
         f"{cpu.get('model')} ({cpu.get('vendor')}, {cpu.get('machine')}, {isa}){emulated}{gpu}; "
         f"ATen {cpu.get('aten_capability')}, oneDNN {cpu.get('onednn_isa')}, MKL_CBWR {cpu.get('mkl_cbwr')}, "
-        f"{cpu.get('threads')} threads; "
+        f"{cpu.get('threads')} threads, products by {cpu.get('matrix_products')}; "
         f"torch {build.get('version')}, MKL {build.get('mkl')}; portable {env.get('runtime', {}).get('portable')}"
     )
 

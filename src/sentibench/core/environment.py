@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from sentibench.core import gemm
 from sentibench.core.git import changed_files, git
 from sentibench.core.params import RuntimeParams
 from sentibench.core.runtime import EMULATOR, cpu_identity, cpu_model, cpuid_features
@@ -116,6 +117,7 @@ def environment(runtime: RuntimeParams, repo: Path = Path()) -> dict[str, Any]:
         "packages": package_versions(),
         "torch_build": {
             "version": torch.__version__,
+            "commit": torch.version.git_version,
             "cuda": torch.version.cuda,
             "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
             "mkl": mkl_version(),
@@ -131,6 +133,7 @@ def environment(runtime: RuntimeParams, repo: Path = Path()) -> dict[str, Any]:
             "onednn_isa": onednn_isa(),
             "cpuid_features": cpuid_features(),
             "mkl_cbwr": os.environ.get("MKL_CBWR"),
+            "matrix_products": gemm.describe() if gemm.installed() else "torch's own (MKL)",
             "emulator": os.environ.get(EMULATOR),  # the model above is then the host's, not the one emulated
         },
         "gpu": gpu_info(),

@@ -2,13 +2,14 @@
 
 Measured with torch 2.13.0 on the CPU: reruns are byte-identical only with the same intra-op
 thread count and the same kernels, and AVX2 kernels give other weights than AVX-512 ones. So
-the thread count is always set from params, and `portable` (the default) pins the kernels through
-ATen's, oneDNN's and MKL's variables. MKL ignores the first two: it picks its GEMM and vector-math
-kernels by the CPU it sees, and of its conditional-numerical-reproducibility branches only
-`COMPATIBLE` (and `AUTO`, which is no pinning) exists on every vendor's CPU: `MKL_CBWR=AVX2` means
-`AUTO` on AMD. So `MKL_CBWR=COMPATIBLE` is what makes MKL's results the same on every x86 CPU
-(docs/reproducibility.md has the measurements). All three are read once, when torch loads:
-`apply_runtime` must run before the first `import torch` of the process (every stage calls it first).
+the thread count is always set from params, and `portable` (the default) pins the kernels: ATen's and
+oneDNN's through their variables, and the matrix products through numpy's OpenBLAS at its Haswell kernels
+(core/gemm.py), which replaces torch's CPU kernels for them. MKL still computes what is left of it (inside
+fused kernels): of its conditional-numerical-reproducibility branches only `COMPATIBLE` (and `AUTO`, which
+is no pinning) exists on every vendor's CPU (`MKL_CBWR=AVX2` means `AUTO` on AMD), so it stays pinned to
+`COMPATIBLE` (docs/reproducibility.md has the measurements). These variables are read once, when torch and
+numpy load: `apply_runtime` must run before the first `import torch` of the process (every stage calls it
+first), and sentibench must be imported before numpy (its __init__ pins OpenBLAS).
 """
 
 from __future__ import annotations
@@ -19,28 +20,68 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sentibench.core import gemm
 from sentibench.core.errors import UserError
 from sentibench.core.params import RuntimeParams
 
 AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 PORTABLE_ENV = {**AVX2_ENV, "MKL_CBWR": "COMPATIBLE"}
-# Cheaper pinnings that `sentibench levers` measures beside portable's (docs/results.md has which gave the
-# same bytes on other CPUs): MKL's AVX2 branch (exists on Intel only), and MKL's own dispatch capped at AVX2.
+# Other pinnings that `sentibench levers` measures beside portable's (docs/results.md has which gave the
+# same bytes on other CPUs): portable's route before the OpenBLAS products (every product in MKL COMPATIBLE),
+# MKL's AVX2 branch (exists on Intel only), and MKL's own dispatch capped at AVX2.
 KERNEL_CANDIDATES = {
+    "MKL_CBWR=COMPATIBLE": PORTABLE_ENV,
     "MKL_CBWR=AVX2": {**AVX2_ENV, "MKL_CBWR": "AVX2"},
     "MKL_ENABLE_INSTRUCTIONS=AVX2": {**AVX2_ENV, "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
 }
+# Not a kernel pin (no byte depends on it): torch's OpenMP threads spin for about 300,000 turns after each op
+# before they sleep, and that spinning takes the cores from the portable GEMMs' own threads (core/gemm.py).
+# Short spins: 0.83x of native instead of 0.70x (docs/results.md). A value the user set is kept.
+PORTABLE_SPEED_ENV = {"GOMP_SPINCOUNT": "1000"}
 KERNEL_VARIABLES = sorted({name for pins in (PORTABLE_ENV, *KERNEL_CANDIDATES.values()) for name in pins})
 EMULATOR = "SENTIBENCH_EMULATOR"  # set by `repro-check --emulate-cpu`: the command line the stages run under
 CUBLAS_WORKSPACE = ":4096:8"
 
 
-def apply_runtime(params: RuntimeParams) -> None:
-    """Set the instruction set, thread count and deterministic algorithms for this process."""
-    if params.portable:
-        if "torch" in sys.modules and any(os.environ.get(k) != v for k, v in PORTABLE_ENV.items()):
-            raise UserError("runtime.portable must be applied before torch is imported (run the stage as a process)")
-        os.environ.update(PORTABLE_ENV)
+def unpinned_environment() -> dict[str, str]:
+    """This process's environment without the kernel variables or portable's speed settings: what a child
+    measuring another pinning starts from (it sets those its own params ask for)."""
+    dropped = {*KERNEL_VARIABLES, *PORTABLE_SPEED_ENV}
+    return {name: value for name, value in os.environ.items() if name not in dropped}
+
+
+def pin_kernels(pins: dict[str, str]) -> None:
+    """Make `pins` the only kernel variables of this process; say which inherited ones it removed."""
+    inherited = {k: v for k, v in os.environ.items() if k in KERNEL_VARIABLES}
+    if inherited == pins:
+        return
+    if "torch" in sys.modules:
+        if pins:
+            raise UserError("the kernel variables must be set before torch is imported (run the stage as a process)")
+        print(
+            f"runtime: torch was imported first, so the inherited {', '.join(sorted(inherited))} stay in effect",
+            file=sys.stderr,
+        )
+        return
+    removed = sorted(set(inherited) - set(pins))
+    for name in removed:
+        del os.environ[name]
+    os.environ.update(pins)
+    if removed:
+        print(
+            f"runtime: removed the inherited kernel variables {', '.join(removed)} (native kernels asked for)",
+            file=sys.stderr,
+        )
+
+
+def apply_runtime(params: RuntimeParams, native_pins: dict[str, str] | None = None) -> None:
+    """Set the instruction set, thread count and deterministic algorithms for this process. Kernel variables
+    inherited from the parent that these params do not ask for are removed, with a note (runtime.portable:
+    false means this CPU's own kernels, or `native_pins` when a benchmark measures a candidate pinning)."""
+    if params.portable and "torch" not in sys.modules:
+        for name, setting in PORTABLE_SPEED_ENV.items():
+            os.environ.setdefault(name, setting)
+    pin_kernels(PORTABLE_ENV if params.portable else native_pins or {})
     if params.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     import torch
@@ -52,6 +93,13 @@ def apply_runtime(params: RuntimeParams) -> None:
     if params.deterministic:  # TF32 rounds fp32 matmuls differently on each GPU generation
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
+    if not params.portable:
+        gemm.uninstall()
+        return
+    try:
+        gemm.install(params.threads)
+    except RuntimeError as error:
+        raise UserError(str(error)) from None
 
 
 def _cpuinfo(field: str) -> str | None:
@@ -97,7 +145,8 @@ def kernels_in_use() -> str:
     import torch
 
     mkl = [f"{name}={os.environ[name]}" for name in KERNEL_VARIABLES if name.startswith("MKL") and name in os.environ]
-    return ", ".join([f"ATen {torch.backends.cpu.get_cpu_capability()}", *mkl])
+    products = [gemm.describe()] if gemm.installed() else []
+    return ", ".join([f"ATen {torch.backends.cpu.get_cpu_capability()}", *products, *mkl])
 
 
 def slow_lever_notes(portable: bool, bf16: bool) -> list[str]:
@@ -105,9 +154,8 @@ def slow_lever_notes(portable: bool, bf16: bool) -> list[str]:
     notes = []
     if portable:
         notes.append(
-            "runtime.portable: true (the default) trains at 0.4x-0.6x native speed, for the same bytes on every "
-            "x86-64 CPU (docs/results.md#portable-by-default); runtime.portable: false is faster, bytes on this "
-            "CPU only"
+            "runtime.portable: true (the default) trains at about 0.8x native speed, for the same bytes on every "
+            "x86-64 CPU (docs/results.md#portable-speed); runtime.portable: false is faster, bytes on this CPU only"
         )
     isa = cpu_identity()["isa"]
     if bf16 and platform.machine() == "x86_64" and not {"avx512_bf16", "amx_bf16"} & set(isa):

@@ -1,0 +1,243 @@
+"""Portable matrix products: every fp32 and fp64 product torch computes on the CPU (`mm`, `addmm`, `bmm`,
+`baddbmm`, so `linear`, `matmul` and eager attention, forward and backward) runs in numpy's bundled OpenBLAS,
+with its Haswell kernels, single-threaded, on blocks whose bounds depend only on the product's shape.
+
+Why this and not MKL: MKL's only branch that gives the same bytes on every vendor's CPU
+(`MKL_CBWR=COMPATIBLE`) runs at a quarter to a half of its AVX2 speed (docs/results.md). OpenBLAS picks its
+kernel by its core type, which `OPENBLAS_CORETYPE` fixes before the library loads; the Haswell sgemm
+kernel sums with FMA, vector adds and multiplies only (all exactly rounded: no approximate reciprocal or
+square root), and its K blocking is a constant of the core type (OpenMathLib/OpenBLAS#4510), not read from
+the CPU's caches. What still changes its bytes is its own thread count and how a product is split (both
+measured: a product computed in two halves gives other bytes than whole). So OpenBLAS always runs with
+one thread, on blocks fixed by code (`blocks`), and the blocks are spread over `runtime.threads` Python
+threads (ctypes releases the GIL): the bytes depend on neither the thread count, nor the vendor, nor the
+caches. The version the proof holds for is `OPENBLAS_VERSION`: another one stops the run (`check_library`)
+rather than silently change the bytes. tests/test_portable_kernels.py has the proof.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+CORETYPE = "Haswell"  # pinned with one thread for every sentibench process, in sentibench/__init__.py
+# numpy 2.4.6's wheel (scipy-openblas64); its Haswell kernels are what the committed bytes were made with.
+OPENBLAS_VERSION = "0.3.31.188.0"
+BLOCK = 256  # rows (or columns) per single-threaded OpenBLAS call: as fast as native MKL on 2 cores (docs/results.md)
+ALIGN = 16  # block bounds are multiples of this (the Haswell kernels' unroll)
+OPERATORS = ("mm", "addmm", "bmm", "baddbmm")
+
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+_INT, _PTR = ctypes.c_int64, ctypes.c_void_p
+
+
+class _State:
+    """What `install` set up: the registration (kept alive, or torch drops it), the pool and its process."""
+
+    library: Any = None
+    threads = 1
+    pool: ThreadPoolExecutor | None = None
+    pool_pid = 0
+
+
+@cache
+def _openblas() -> ctypes.CDLL:
+    """numpy's bundled OpenBLAS (the ILP64 build scipy-openblas64, whose symbols carry `scipy_` and `64_`)."""
+    import numpy
+
+    folder = Path(numpy.__file__).resolve().parent.parent / "numpy.libs"
+    found = sorted(folder.glob("libscipy_openblas64_*.so"))
+    if not found:
+        raise RuntimeError(f"runtime.portable: numpy's OpenBLAS is not in {folder} (numpy from a wheel is needed)")
+    lib = ctypes.CDLL(str(found[0]))
+    for name, real in (("sgemm", ctypes.c_float), ("dgemm", ctypes.c_double)):
+        function = getattr(lib, f"scipy_cblas_{name}64_")
+        function.argtypes = [ctypes.c_int] * 3 + [_INT] * 3 + [real, _PTR, _INT, _PTR, _INT, real, _PTR, _INT]
+        function.restype = None
+    lib.scipy_openblas_get_corename64_.restype = ctypes.c_char_p
+    lib.scipy_openblas_get_config64_.restype = ctypes.c_char_p
+    lib.scipy_openblas_set_num_threads64_.argtypes = [ctypes.c_int]
+    return lib
+
+
+def library_identity() -> dict[str, str]:
+    """The OpenBLAS numpy loaded: its version and the core type whose kernels it runs."""
+    lib = _openblas()
+    config = lib.scipy_openblas_get_config64_().decode()
+    version = config.split()[1] if config.startswith("OpenBLAS") else config
+    return {"version": version, "coretype": lib.scipy_openblas_get_corename64_().decode()}
+
+
+def check_library() -> None:
+    """Stop, naming what differs, unless OpenBLAS is the proven version and runs the pinned core type."""
+    seen = library_identity()
+    if seen["coretype"] != CORETYPE:
+        raise RuntimeError(
+            f"runtime.portable: OpenBLAS runs its {seen['coretype']} kernels, not {CORETYPE}: numpy was imported "
+            "before sentibench (import sentibench first, or run the stage as a process)"
+        )
+    if seen["version"] != OPENBLAS_VERSION:
+        raise RuntimeError(
+            f"runtime.portable: OpenBLAS {seen['version']} is not {OPENBLAS_VERSION}, the version the portable bytes "
+            "were proven with (numpy's wheel bundles it: install the numpy of requirements.lock)"
+        )
+
+
+def blocks(size: int) -> list[tuple[int, int]]:
+    """Bounds of the blocks a dimension of `size` is cut into: a function of the size alone. At least two
+    from 2 * ALIGN on, so that two threads share even a small output (a weight's gradient: 128 x 128 summed
+    over 2,048 tokens)."""
+    parts = max(1 if size < 2 * ALIGN else 2, math.ceil(size / BLOCK))
+    step = math.ceil(size / parts / ALIGN) * ALIGN
+    return [(start, min(start + step, size)) for start in range(0, size, step)]
+
+
+def _layout(matrices: Any) -> tuple[Any, int, int]:
+    """A batch of matrices (copied only if neither they nor their transposes are row-major), their cblas
+    transpose flag and leading dimension."""
+    _, rows, cols = matrices.shape
+    if matrices.stride(2) == 1 and matrices.stride(1) >= max(1, cols):
+        return matrices, NO_TRANS, matrices.stride(1)
+    if matrices.stride(1) == 1 and matrices.stride(2) >= max(1, rows):
+        return matrices, TRANS, matrices.stride(2)
+    return matrices.contiguous(), NO_TRANS, max(1, cols)
+
+
+def _multiply(a: Any, b: Any, out: Any, alpha: float, beta: float) -> None:
+    """out[i] = alpha * a[i] @ b[i] + beta * out[i] for a batch (out contiguous), in single-threaded OpenBLAS
+    calls: one per matrix of a batch, or, for a batch of one, one per block of the longer side of out. The
+    calls are shared out over the threads (one hand-off per thread; ctypes releases the GIL): which thread
+    computes a call changes no byte."""
+    a, trans_a, lda = _layout(a)
+    b, trans_b, ldb = _layout(b)
+    count, rows, inner = a.shape
+    cols = b.shape[2]
+    lib = _openblas()
+    gemm = lib.scipy_cblas_sgemm64_ if out.dtype.itemsize == 4 else lib.scipy_cblas_dgemm64_
+    size = out.element_size()
+    a_at, b_at, c_at = a.data_ptr(), b.data_ptr(), out.data_ptr()
+    if count > 1:
+        step_a, step_b, step_c = a.stride(0) * size, b.stride(0) * size, rows * cols * size
+        calls = [(rows, cols, a_at + i * step_a, b_at + i * step_b, c_at + i * step_c) for i in range(count)]
+    elif rows >= cols:
+        calls = [
+            (stop - start, cols, a_at + start * a.stride(1) * size, b_at, c_at + start * cols * size)
+            for start, stop in blocks(rows)
+        ]
+    else:
+        calls = [
+            (rows, stop - start, a_at, b_at + start * b.stride(2) * size, c_at + start * size)
+            for start, stop in blocks(cols)
+        ]
+
+    def run(share: list[tuple[int, int, int, int, int]]) -> None:
+        for m, n, a_ptr, b_ptr, c_ptr in share:
+            gemm(ROW_MAJOR, trans_a, trans_b, m, n, inner, alpha, a_ptr, lda, b_ptr, ldb, beta, c_ptr, cols)
+
+    shares = min(_State.threads, len(calls))
+    if shares == 1:
+        run(calls)
+        return
+    if _State.pool is None or _State.pool_pid != os.getpid():  # a forked child has no pool threads
+        _State.pool = ThreadPoolExecutor(_State.threads - 1, thread_name_prefix="portable-gemm")
+        _State.pool_pid = os.getpid()
+    others = [_State.pool.submit(run, calls[share::shares]) for share in range(1, shares)]
+    run(calls[::shares])
+    for future in others:
+        future.result()
+
+
+def _check_dtype(*tensors: Any) -> None:
+    import torch
+
+    for tensor in tensors:
+        if tensor.dtype not in (torch.float32, torch.float64):
+            raise RuntimeError(
+                f"runtime.portable computes matrix products in fp32 and fp64 only, not {tensor.dtype} "
+                "(runtime.portable: false for other types)"
+            )
+
+
+def _start(bias: Any, shape: tuple[int, ...], dtype: Any, beta: float) -> tuple[Any, float]:
+    """The output, holding beta * bias when there is one, and the beta the OpenBLAS calls then take."""
+    import torch
+
+    if bias is None or beta == 0:
+        return torch.empty(shape, dtype=dtype), 0.0
+    out = torch.empty(shape, dtype=dtype).copy_(bias.expand(shape))  # twice as fast as .to(copy=True) here
+    if beta != 1:
+        out.mul_(beta)
+    return out, 1.0
+
+
+def baddbmm(bias: Any, a: Any, b: Any, *, beta: float = 1, alpha: float = 1) -> Any:
+    _check_dtype(a, b)
+    out, blas_beta = _start(bias, (a.shape[0], a.shape[1], b.shape[2]), a.dtype, beta)
+    if out.numel() and a.shape[2]:
+        _multiply(a, b, out, float(alpha), blas_beta)
+    elif out.numel() and blas_beta == 0:
+        out.zero_()
+    return out
+
+
+def bmm(a: Any, b: Any) -> Any:
+    return baddbmm(None, a, b, beta=0)
+
+
+def addmm(bias: Any, a: Any, b: Any, *, beta: float = 1, alpha: float = 1) -> Any:
+    product = baddbmm(
+        None if bias is None else bias.expand(a.shape[0], b.shape[1])[None], a[None], b[None], beta=beta, alpha=alpha
+    )
+    return product[0]
+
+
+def mm(a: Any, b: Any) -> Any:
+    return addmm(None, a, b, beta=0)
+
+
+def install(threads: int) -> None:
+    """Route this process's CPU matrix products to OpenBLAS (once; `threads` Python threads share the blocks)."""
+    _State.threads = threads
+    if _State.library is not None:
+        return
+    check_library()
+    _openblas().scipy_openblas_set_num_threads64_(1)
+    import torch
+
+    library = torch.library.Library("aten", "IMPL")
+    with warnings.catch_warnings():  # torch warns that it replaces its own CPU kernel: that is the point
+        warnings.simplefilter("ignore")
+        for name, kernel in zip(OPERATORS, (mm, addmm, bmm, baddbmm), strict=True):
+            library.impl(name, kernel, "CPU")
+    _State.library = library
+    # The fused CPU attention (flash) multiplies inside its own kernel, through MKL: off, attention takes
+    # scaled_dot_product_attention's math path, whose products are bmm calls, so they run here too. Measured:
+    # 0.90-0.96x of native training speed this way, 0.77-0.83x with flash on MKL COMPATIBLE (docs/results.md).
+    if not torch.cuda.is_available():  # despite its name, the switch every device's dispatch reads
+        torch.backends.cuda.enable_flash_sdp(False)
+
+
+def uninstall() -> None:
+    """Give the products back to torch's own kernels (a native run after a portable one in one process)."""
+    if _State.library is not None:
+        import torch
+
+        _State.library._destroy()
+        _State.library = None
+        torch.backends.cuda.enable_flash_sdp(True)
+
+
+def installed() -> bool:
+    return _State.library is not None
+
+
+def describe() -> str:
+    """The kernels in words, for env.json and the levers table."""
+    seen = library_identity()
+    return f"OpenBLAS {seen['version']} {seen['coretype']} GEMMs (1 thread per {BLOCK}-block)"
