@@ -24,6 +24,51 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.update(PORTABLE_ENV)
 
 REPO = Path(__file__).resolve().parents[1]
+
+# What a missing capability skips, found by the words of the skip's reason, and what the skip leaves unshown.
+CAPABILITIES = {
+    "qemu": ("qemu-user", "no emulated CPU of another vendor or model was checked op by op"),
+    "chromium": ("chromium", "the offline plot pages were not opened in a browser"),
+    "root": ("needs root", "a full disk was not tried on a real filesystem"),
+    "olah": ("olah", "the Hub code paths were not run against a local Hub"),
+    "avx512": ("no AVX-512", "native kernels were not shown to differ from the portable ones on this CPU"),
+}
+REQUIRED = "SENTIBENCH_REQUIRE"  # capabilities (comma-separated) whose skips fail the run: .ci/run sets it
+
+
+def capability_of(reason: str) -> str | None:
+    return next((name for name, (words, _) in CAPABILITIES.items() if words.lower() in reason.lower()), None)
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    return str(longrepr[2] if isinstance(longrepr, tuple) else longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    """A skip for a capability `SENTIBENCH_REQUIRE` names is a failure: CI must not pass a check it never ran."""
+    outcome = yield
+    report = outcome.get_result()
+    required = {name.strip() for name in os.environ.get(REQUIRED, "").split(",") if name.strip()}
+    if report.skipped and capability_of(_skip_reason(report)) in required:
+        report.outcome = "failed"
+        report.longrepr = f"{REQUIRED} requires {capability_of(_skip_reason(report))}: {_skip_reason(report)}"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per missing capability, with what its skips leave unshown, so no skip passes unseen."""
+    seen: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        name = capability_of(_skip_reason(report)) or "other"
+        seen[name] = seen.get(name, 0) + 1
+    if seen:
+        terminalreporter.section("skipped capabilities")
+    for name, count in sorted(seen.items()):
+        meaning = CAPABILITIES[name][1] if name in CAPABILITIES else "see the skip reasons above (pytest -rs)"
+        terminalreporter.write_line(f"{name}: {count} test(s) skipped: {meaning}")
+
+
 TOKENIZER_DIR = REPO / "assets" / "rbt3-tokenizer"
 
 TINY_PARAMS: dict[str, Any] = {

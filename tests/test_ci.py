@@ -33,6 +33,10 @@ def test_the_pull_request_job_posts_the_report_and_fails_on_worse():
     runs = [step.get("run", "") for step in job["steps"]]
     uses = [step.get("uses", "") for step in job["steps"]]
     assert any(r.startswith(".venv/bin/sentibench report") and "--out report" in r for r in runs)
+    # the runner verifies the committed bytes first, and the report carries its verdict line
+    verify = next(s for s in job["steps"] if s.get("run", "").startswith(".venv/bin/sentibench verify"))
+    assert verify["continue-on-error"] is True and "--report report" in verify["run"]
+    assert any("--certificate report/certificate.json" in r for r in runs)
     assert any(u.startswith("actions/upload-artifact") for u in uses)
     assert "cml comment create --publish report/report.md" in runs
     assert runs[-1].endswith("--fail-on worse")  # after the comment is posted
@@ -62,6 +66,6 @@ def test_gitlab_runs_the_same_commands():
     for job in ("test", "report"):
         for line in GITLAB[job]["script"]:
             if line.startswith((".venv/bin/", "make ")):
-                same = re.sub(r'"origin/[^"]+"', "BASE", line)
+                same = re.sub(r'"origin/[^"]+"', "BASE", line.split(" || ")[0])  # GitLab goes on where GitHub may
                 assert any(re.sub(r'"origin/[^"]+"', "BASE", w) == same for w in workflow_lines), line
     assert GITLAB["report"]["artifacts"]["paths"] == ["report/"]

@@ -447,3 +447,26 @@ def test_history_without_any_headline_metric_is_one_line(repo, tmp_path, capsys)
     err = capsys.readouterr().err
     assert "none of the headline metrics" in err and "--metrics" in err and err.count("\n") == 1
     assert not (tmp_path / "h.png").exists()
+
+
+def test_a_report_carries_the_verify_verdict_of_the_machine_that_made_it(repo, tmp_path, capsys):
+    """In a pull request the runner is another real machine: its verify verdict is one line of the report."""
+    from sentibench.runs import report
+
+    certificate = tmp_path / "certificate.json"
+    cpu = {"model": "AMD EPYC 7763", "vendor": "AuthenticAMD", "family_model": "25/1"}
+    certificate.write_text(
+        json.dumps({"verdict": "reproduces the committed results byte for byte", "this_run": {"env": {"cpu": cpu}}})
+    )
+    out = tmp_path / "report"
+    report.main(["HEAD~1", "HEAD", "--repo", str(repo.path), "--out", str(out), "--certificate", str(certificate)])
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert (
+        "**Committed bytes on this machine** (AMD EPYC 7763 (AuthenticAMD 25/1), `sentibench verify`): "
+        "reproduces the committed results byte for byte"
+    ) in text
+    certificate.write_text("{}")
+    args = ["HEAD~1", "HEAD", "--repo", str(repo.path), "--out", str(tmp_path / "r2"), "--certificate"]
+    assert run_cli(report.main, [*args, str(certificate)]) == 2
+    assert "not a sentibench verify certificate" in capsys.readouterr().err
+    assert not (tmp_path / "r2").exists()

@@ -11,13 +11,14 @@ import pytest
 
 from conftest import REPO
 from sentibench.checks import verify
-from sentibench.checks.verify import EXIT_DIFFERS, EXIT_NOT_COMPARABLE, Results
+from sentibench.checks.verify import EXIT_DIFFERS, EXIT_NOT_COMPARABLE, EXIT_NOT_COMPARABLE_BEYOND, Results
 from sentibench.core.errors import UserError
 
 PRODUCTS = "OpenBLAS 0.3.31.188.0 Haswell GEMMs (1 thread per 256-block)"
 
 
 def env(
+    mkl_cbwr="COMPATIBLE",
     model="Intel Xeon",
     aten="AVX2",
     portable=True,
@@ -35,6 +36,7 @@ def env(
             "onednn_isa": "Intel AVX2",
             "threads": 2,
             "matrix_products": products,
+            "mkl_cbwr": mkl_cbwr,
         },
         "torch_build": {"version": torch, "commit": commit, "mkl": "2024.2 (build 20240605)", "cuda": None},
         "packages": {"transformers": "5.24.0"},
@@ -78,7 +80,9 @@ def test_other_bytes_on_a_comparable_machine_differ_within_tolerance():
         (env(torch="2.11.0+cu130"), "another torch (2.13.0 vs 2.11.0)"),
         (env(commit="0123abc"), "another torch build (git commit) (2f1e2c4 vs 0123abc)"),
         (env(products="torch's own (MKL)"), "another matrix-product kernels"),
-        (env(model="AMD EPYC", aten="AVX512", portable=False), "native kernels (runtime.portable: false)"),
+        (env(model="AMD EPYC", aten="AVX512", portable=False), "native kernels (not the portable ones)"),
+        # asked for portable, but the pins did not take (a parent process unset MKL_CBWR): the report, not params
+        (env(model="AMD EPYC", mkl_cbwr=None), "this run asked for runtime.portable, but its pins did not take"),
     ],
 )
 def test_where_bytes_cannot_match_the_verdict_says_why(other, reason):
@@ -96,6 +100,30 @@ def checkout(tmp_path):
 
     copy_repo(REPO, tmp_path / "repo", profile=None)
     return tmp_path / "repo"
+
+
+def test_not_comparable_tells_fine_from_broken():
+    """A script can tell "GPU, metrics fine" (3) from "GPU, metrics broken" (4)."""
+    changed = {**OUTPUTS, "train: models/trained": "ccc"}
+    gpu = env(gpu="NVIDIA H200")
+    assert verify.judge(results(OUTPUTS), results(changed, environment=gpu), REPO)["exit_code"] == EXIT_NOT_COMPARABLE
+    broken = verify.judge(results(OUTPUTS), results(changed, accuracy=0.6, environment=gpu), REPO)
+    assert broken["exit_code"] == EXIT_NOT_COMPARABLE_BEYOND and "beyond tolerance" in broken["verdict"]
+
+
+@pytest.mark.parametrize(
+    ("other", "unusual"),
+    [
+        (env(), None),
+        (env(gpu="NVIDIA H200"), "on a GPU (NVIDIA H200)"),
+        (env(aten="AVX512", portable=False, products="torch's own (MKL)"), "not on the portable kernels"),
+        ({**env(), "cpu": {**env()["cpu"], "emulator": "qemu-x86_64 -cpu EPYC"}}, "emulated (qemu-x86_64 -cpu EPYC)"),
+    ],
+)
+def test_only_a_real_cpu_on_the_portable_kernels_is_a_reference(other, unusual):
+    """--record refuses these unless told why (--unusual): a golden file is what other machines are held to."""
+    found = verify.unusual_recorder(other)
+    assert found == unusual if unusual is None else found.startswith(unusual)
 
 
 def test_the_golden_file_is_checked_before_anything_runs(checkout):
@@ -161,6 +189,7 @@ def test_the_certificate_is_written_beside_other_files(tmp_path):
     certificate = {
         **judged,
         "commit": "abc",
+        "dirty": ["src/sentibench/cli.py"],
         "profile": "ci",
         "date": "2026-12-01",
         "committed": {"source": "golden/ci.json", "env": env()},
@@ -172,6 +201,7 @@ def test_the_certificate_is_written_beside_other_files(tmp_path):
     markdown = (folder / "certificate.md").read_text()
     assert "**Verdict: reproduces the committed results byte for byte**" in markdown
     assert "AMD EPYC" in markdown and "| train: models/trained | identical |" in markdown
+    assert "`abc`, **dirty**: src/sentibench/cli.py;" in markdown  # a certificate of a dirty tree says so
     with pytest.raises(UserError, match="--report needs a folder"):
         verify.write_report(folder / "notes.txt", certificate)
 

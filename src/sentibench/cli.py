@@ -18,6 +18,7 @@ COMMANDS = {
     "profile": "sentibench.core.profile",
     "repro-check": "sentibench.checks.reprocheck",
     "verify": "sentibench.checks.verify",
+    "ledger": "sentibench.checks.ledger",
     "gpu-check": "sentibench.checks.gpucheck",
     "compare": "sentibench.runs.compare",
     "history": "sentibench.runs.history",

@@ -8,11 +8,13 @@ was made on. The verdict is one of three:
 
 - reproduces the committed results byte for byte (exit 0);
 - differs in N outputs, with the metrics judged by compare's tolerances (exit 1);
-- not comparable, and why: a GPU, another architecture, another torch, MKL or library build, or
-  native kernels on another CPU; the metrics are still judged by the tolerances (exit 3).
+- not comparable, and why: a GPU, another architecture, another torch, MKL, OpenBLAS or library build,
+  kernels that were not the portable ones (asked for or not: what the run reports, not its params) on
+  another CPU; the metrics are still judged by the tolerances: exit 3 when they are within them, 4 when not.
 
 `--record --why TEXT` writes the golden file of a profile from this run: re-recording is a deliberate
-act that says why, never a side effect of a failing check.
+act that says why, never a side effect of a failing check. A run that is emulated, on a GPU or not on
+the portable kernels is no reference for other machines: recording it also needs `--unusual WHY`.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from sentibench.runs.revisions import WORKSPACE, Snapshot, snapshot
 from sentibench.runs.tolerances import DEFAULT_TOLERANCES, load_tolerances
 
 GOLDEN_VERSION = 1
-EXIT_DIFFERS, EXIT_NOT_COMPARABLE = 1, 3
+EXIT_DIFFERS, EXIT_NOT_COMPARABLE, EXIT_NOT_COMPARABLE_BEYOND = 1, 3, 4
 # The metrics files whose values are quality numbers (the timing files and env.json are not).
 QUALITY_STEMS = {p.stem for p in QUALITY_OUTPUTS if p.suffix == ".json"}
 
@@ -127,7 +129,23 @@ BUILD_FIELDS = (
     ("torch_build.mkl", "MKL"),
     ("torch_build.cuda", "CUDA"),
     ("cpu.threads", "thread count"),
+    ("cpu.openblas", "OpenBLAS (version, kernels, threads: numpy's and the reference's)"),
 )
+# What a run reports when the portable pins took: (field in env.json, the value, or the start of it).
+PORTABLE_KERNELS = (
+    ("cpu.aten_capability", "AVX2"),
+    ("cpu.mkl_cbwr", "COMPATIBLE"),
+    ("cpu.matrix_products", "OpenBLAS"),
+)
+
+
+def unpinned(env: dict[str, Any]) -> list[str]:
+    """The kernels a run reports that are not portable's (flattened env.json): [] when every pin took."""
+    return [
+        f"{field.removeprefix('cpu.')} {env.get(field)}"
+        for field, value in PORTABLE_KERNELS
+        if not str(env.get(field) or "").startswith(value)
+    ]
 
 
 def not_comparable(expected: dict[str, Any] | None, actual: dict[str, Any] | None) -> list[str]:
@@ -148,11 +166,12 @@ def not_comparable(expected: dict[str, Any] | None, actual: dict[str, Any] | Non
             reasons.append(f"another {what} ({left.get(field)} vs {right.get(field)})")
     packages = sorted(k for k in set(left) | set(right) if k.startswith("packages.") and left.get(k) != right.get(k))
     reasons += [f"another {k.removeprefix('packages.')} ({left.get(k)} vs {right.get(k)})" for k in packages]
-    kernels = ("cpu.aten_capability", "cpu.onednn_isa", "cpu.model")
-    if not (left.get("runtime.portable") and right.get("runtime.portable")) and any(
-        left.get(k) != right.get(k) for k in kernels
-    ):
-        reasons.append("native kernels (runtime.portable: false) on another CPU: bytes are promised on the same CPU")
+    for side, env in (("committed", left), ("this run", right)):
+        if env.get("runtime.portable") and unpinned(env):
+            reasons.append(f"{side} asked for runtime.portable, but its pins did not take ({', '.join(unpinned(env))})")
+    kernels = ("cpu.aten_capability", "cpu.onednn_isa", "cpu.model", "cpu.family_model")
+    if (unpinned(left) or unpinned(right)) and any(left.get(k) != right.get(k) for k in kernels):
+        reasons.append("native kernels (not the portable ones) on another CPU: bytes are promised on the same CPU")
     return reasons
 
 
@@ -192,7 +211,8 @@ def judge(expected: Results, actual: Results, repo: Path) -> dict[str, Any]:
     if not differing and expected.outputs:
         verdict, code = "reproduces the committed results byte for byte", 0
     elif reasons:
-        verdict, code = f"not comparable ({'; '.join(reasons)}); {metrics}", EXIT_NOT_COMPARABLE
+        code = EXIT_NOT_COMPARABLE_BEYOND if beyond else EXIT_NOT_COMPARABLE
+        verdict = f"not comparable ({'; '.join(reasons)}); {metrics}"
     else:
         verdict, code = f"differs in {len(differing)} of {len(names)} outputs; {metrics}", EXIT_DIFFERS
     return {
@@ -214,8 +234,9 @@ def certificate_markdown(certificate: dict[str, Any]) -> str:
             "",
             f"**Verdict: {certificate['verdict']}**",
             "",
-            f"- Commit: `{certificate['commit']}`; profile: {certificate['profile'] or 'none (the default)'}; "
-            f"date: {certificate['date']}",
+            f"- Commit: `{certificate['commit']}`"
+            + (f", **dirty**: {', '.join(certificate['dirty'])}" if certificate.get("dirty") else "")
+            + f"; profile: {certificate['profile'] or 'none (the default)'}; date: {certificate['date']}",
             f"- Committed results: {certificate['committed']['source']}, made on "
             f"{machine_line(certificate['committed']['env'])}",
             f"- This run: {machine_line(certificate['this_run']['env'])}",
@@ -236,13 +257,26 @@ def write_report(folder: Path, certificate: dict[str, Any]) -> None:
     write_text(folder / "certificate.md", certificate_markdown(certificate))
 
 
-def record_golden(repo: Path, profile: str, results: Results, why: str) -> Path:
+def unusual_recorder(env: dict[str, Any] | None) -> str | None:
+    """Why a run's bytes are no reference for other machines, in words (None: they are)."""
+    flat = flatten(env or {})
+    if flat.get("cpu.emulator"):
+        return f"emulated ({flat['cpu.emulator']})"
+    if flat.get("gpu.name"):
+        return f"on a GPU ({flat['gpu.name']})"
+    if unpinned(flat):
+        return f"not on the portable kernels ({', '.join(unpinned(flat))})"
+    return None
+
+
+def record_golden(repo: Path, profile: str, results: Results, why: str, unusual: str | None = None) -> Path:
     path = golden_path(repo, profile)
     golden = {
         "version": GOLDEN_VERSION,
         "profile": profile,
         "recorded": {
             "why": why,
+            **({"unusual": unusual} if unusual else {}),
             "commit": git_output(repo, "rev-parse", "HEAD").strip(),
             "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
             "command": f"sentibench verify --profile {profile} --record --why ...",
@@ -290,6 +324,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--record", action="store_true", help="write golden/PROFILE.json from this run (with --why)")
     parser.add_argument("--why", help="with --record: why the golden bytes change (kept in the file)")
+    parser.add_argument(
+        "--unusual",
+        metavar="WHY",
+        help="with --record: record although this run is emulated, on a GPU or not on the portable kernels (why)",
+    )
     args = parser.parse_args(argv)
     repo = args.repo.resolve()
     if args.record and not (args.profile and args.why and args.why.strip()):
@@ -323,7 +362,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{err.filename or args.keep or 'the temporary folder'}: scratch folder cannot be written ({err.strerror})"
         ) from None
     if args.record:
-        path = record_golden(repo, args.profile, actual, args.why.strip())
+        unusual = unusual_recorder(actual.env)
+        if unusual and not (args.unusual and args.unusual.strip()):
+            raise UserError(
+                f"--record: this run is {unusual}, no reference for other machines; nothing was recorded "
+                "(record on a real CPU with the portable kernels, or say why with --unusual 'reason')"
+            )
+        path = record_golden(repo, args.profile, actual, args.why.strip(), args.unusual)
         print(f"verify: recorded {path.relative_to(repo)} on {machine_line(actual.env)}")
         return
     assert expected is not None
@@ -340,6 +385,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         certificate = {
             **result,
             "commit": git_output(repo, "rev-parse", "HEAD").strip(),
+            "dirty": dirty,  # the files of the tree that differ from that commit (--allow-dirty)
             "profile": args.profile,
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "committed": asdict(expected),

