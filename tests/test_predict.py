@@ -131,3 +131,43 @@ def test_length_sorted_predictions_come_back_in_input_order(tiny_run):
     assert batched.argmax(axis=1).tolist() == alone.argmax(axis=1).tolist()
     assert abs(batched - alone).max() < 1e-6
     assert len(set(batched.argmax(axis=1).tolist())) == 2  # a model that learned: both classes occur
+
+
+def test_blank_lines_of_a_text_file_are_skipped_and_counted(tiny_run, tmp_path, capsys):
+    """Every editor leaves blank lines: an ordinary file is not an error. They are skipped, and one note says
+    which; an empty text given as an argument or a CSV row is still an error naming it."""
+    (tmp_path / "texts.txt").write_text("\n很好\n   \n太差了\n\n", encoding="utf-8")
+    args = ["--model", str(tiny_run / "final"), "--file", str(tmp_path / "texts.txt"), "--format", "jsonl"]
+    assert run_cli(predict.main, args) == 0
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["text"] for line in out.splitlines()] == ["很好", "太差了"]
+    assert err.strip().splitlines()[-1] == "predict: skipped 3 blank lines (line 1, 3, 5)"
+    (tmp_path / "texts.csv").write_text('text\n很好\n""\n', encoding="utf-8")
+    args = ["--model", str(tiny_run / "final"), "--file", str(tmp_path / "texts.csv")]
+    assert run_cli(predict.main, args) == 2
+    assert "row 2: empty text" in capsys.readouterr().err
+
+
+class _RunsCode:
+    """A pickle that would run code when loaded: it creates a file."""
+
+    def __init__(self, witness):
+        self.witness = str(witness)
+
+    def __reduce__(self):
+        return (open, (self.witness, "w"))
+
+
+def test_a_model_folder_whose_weights_are_a_pickle_is_refused_and_runs_nothing(tiny_run, tmp_path, capsys):
+    """Weights load from safetensors only: a pytorch_model.bin made to run code is never unpickled."""
+    import pickle
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_run / "final", folder)
+    (folder / "model.safetensors").unlink()
+    witness = tmp_path / "code-ran"
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps(_RunsCode(witness)))
+    assert run_cli(predict.main, ["--model", str(folder), "很好"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(folder) in err
+    assert not witness.exists()

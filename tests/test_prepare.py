@@ -224,7 +224,24 @@ def test_external_data_must_live_where_dvc_tracks_its_content(tmp_path, capsys):
     params.write_text(f"data: {{source: files, path: {tmp_path}/elsewhere.tsv}}\n", encoding="utf-8")
     code = run_cli(prep.main, ["--params", str(params), "--raw-data", str(tmp_path / "raw")])
     assert code == 2
-    assert "is outside" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "is outside" in err and "link it there" not in err  # it never suggests what it then refuses
+
+
+def test_a_link_under_the_raw_folder_to_data_elsewhere_is_refused_saying_why(tmp_path, capsys):
+    """DVC hashes the files it finds, not what a link points to: a link would let an edit rerun nothing."""
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "elsewhere.tsv").write_text("text\tlabel\n好\t1\n", encoding="utf-8")
+    (tmp_path / "raw" / "reviews.tsv").symlink_to(tmp_path / "elsewhere.tsv")
+    params = tmp_path / "params.yaml"
+    params.write_text(f"data: {{source: files, path: {tmp_path}/raw/reviews.tsv}}\n", encoding="utf-8")
+    code = run_cli(
+        prep.main, ["--params", str(params), "--raw-data", str(tmp_path / "raw"), "--out", str(tmp_path / "o")]
+    )
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "is a link to" in err and "links are not accepted" in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_a_source_without_dev_and_test_says_they_are_carved_out_of_train(tmp_path, capsys):

@@ -4,6 +4,7 @@ import json
 import os
 
 import pytest
+import torch
 from transformers import TrainerCallback
 
 from conftest import write_params
@@ -44,12 +45,42 @@ def _fake_checkpoint(root, step, state_step=None, skip=()):
     folder.mkdir(parents=True)
     for name in checkpoints.CHECKPOINT_FILES:
         if name not in skip:
-            (folder / name).write_text("x")
+            if name.endswith(".pt"):
+                torch.save({"state": {}}, folder / name)  # loads as data, as the Trainer's own do
+            else:
+                (folder / name).write_text("x")
     (folder / "trainer_state.json").write_text(json.dumps({"global_step": state_step or step}))
     if COMPLETE_MARKER not in skip:
         marker = {"step": step, "sha256": checkpoints.file_digests(folder)}
         (folder / COMPLETE_MARKER).write_text(json.dumps(marker))
     return folder
+
+
+class _RunsCode:
+    """A pickle that would run code when loaded: it creates a file."""
+
+    def __init__(self, witness):
+        self.witness = str(witness)
+
+    def __reduce__(self):
+        return (open, (self.witness, "w"))
+
+
+def test_a_checkpoint_file_that_would_run_code_is_refused_and_passed_over(tmp_path, capsys):
+    """A pickle in place of optimizer.pt, its marker's SHA-256 made to match: torch refuses it before any code
+    runs, the checkpoint is named and passed over for an older intact one, and the run is never stuck."""
+    import pickle
+
+    _fake_checkpoint(tmp_path, 10)
+    bad = _fake_checkpoint(tmp_path, 20)
+    witness = tmp_path / "code-ran"
+    (bad / "optimizer.pt").write_bytes(pickle.dumps(_RunsCode(witness)))
+    marker = {"step": 20, "sha256": checkpoints.file_digests(bad)}
+    (bad / COMPLETE_MARKER).write_text(json.dumps(marker))
+    assert checkpoints.newest_checkpoint(tmp_path) == tmp_path / "checkpoint-10"
+    said = capsys.readouterr().out
+    assert "checkpoint-20: not resumable (optimizer.pt would run code when loaded: refused, not loaded" in said
+    assert not witness.exists()
 
 
 def test_newest_checkpoint_skips_half_written_ones(tmp_path):

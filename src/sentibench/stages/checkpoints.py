@@ -21,6 +21,7 @@ from sentibench.core.errors import UserError
 
 RUN_FILE = "run.json"
 CHECKPOINT_FILES = ("trainer_state.json", "model.safetensors", "optimizer.pt", "scheduler.pt")
+PICKLES = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth")  # what the Trainer torch.loads on resume
 
 
 def dataset_digest(path: Path) -> str:
@@ -91,6 +92,26 @@ def checkpoint_problem(folder: Path) -> str | None:
         return f"{changed[0]} is damaged (its bytes differ from the ones saved)"
     if f"checkpoint-{state.get('global_step')}" != folder.name:
         return "its trainer_state.json names another step"
+    return unsafe_pickle(folder)
+
+
+def unsafe_pickle(folder: Path) -> str | None:
+    """Why a pickle the Trainer would load from `folder` is refused (None: all load as data). They are loaded
+    here as the Trainer loads them (`weights_only=True`): a file that would run code is refused by torch before
+    anything runs, and named here, so that the run passes over the checkpoint instead of ending in a traceback
+    at every resume."""
+    import pickle
+
+    import torch
+    from transformers.trainer_pt_utils import safe_globals  # the numpy types the Trainer allows in rng_state
+
+    for file in sorted(p for pattern in PICKLES for p in folder.glob(pattern)):
+        try:
+            with safe_globals():
+                torch.load(file, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+            kind = "would run code when loaded" if isinstance(err, pickle.UnpicklingError) else "does not load"
+            return f"{file.name} {kind}: refused, not loaded ({type(err).__name__})"
     return None
 
 

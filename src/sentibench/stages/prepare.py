@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -239,11 +240,19 @@ def check_tracked(params: DataParams, raw_data: Path) -> None:
     if params.source not in ("files", "disk") or not params.path:
         return
     path, root = Path(params.path).resolve(), raw_data.resolve()
-    if path != root and root not in path.parents:
+    if path == root or root in path.parents:
+        return
+    named = Path(os.path.abspath(params.path))
+    if named == Path(os.path.abspath(raw_data)) or Path(os.path.abspath(raw_data)) in named.parents:
         raise UserError(
-            f"data.path: {params.path} is outside {raw_data}/; move or link it there so that DVC tracks its "
-            f"content (a changed byte then reruns prepare)"
+            f"data.path: {params.path} is a link to {path}, outside {raw_data}/; links are not accepted: DVC "
+            "hashes the files it finds in the folder, not what a link points to, so an edit there would rerun "
+            f"nothing. Copy the data into {raw_data}/"
         )
+    raise UserError(
+        f"data.path: {params.path} is outside {raw_data}/; copy or move it there so that DVC tracks its "
+        f"content (a changed byte then reruns prepare; links are not accepted)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

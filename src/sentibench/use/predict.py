@@ -1,11 +1,12 @@
 """`sentibench predict`: classify texts with a trained model, the way the pipeline treated its own texts.
 
 Texts come as arguments, one a line on standard input, or from a file (`.txt` one a line; `.csv`,
-`.tsv` or `.jsonl` with `--column`). The model is `models/final` or any folder saved by the train
-stage or by `save_pretrained`. Texts are tokenised and cut to length exactly as `preprocess` did for
-that model (its `sentibench.json`, not today's `params.yaml`), batched by length and padded per
-batch (results come back in input order), on the GPU when there is one. Each row gets its label, a
-probability per class and the text.
+`.tsv` or `.jsonl` with `--column`). Blank lines of standard input or a `.txt` file (every editor leaves
+some) are skipped and counted in one note; an empty text given any other way is an error naming it.
+The model is `models/final` or any folder saved by the train stage or by `save_pretrained`. Texts are
+tokenised and cut to length exactly as `preprocess` did for that model (its `sentibench.json`, not
+today's `params.yaml`), batched by length and padded per batch (results come back in input order), on
+the GPU when there is one. Each row gets its label, a probability per class and the text.
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ def read_stdin(stdin: Any) -> str:
     """Standard input as text, decoded here (not by the locale) so that other encodings get one line."""
     buffer = getattr(stdin, "buffer", None)
     return decode_utf8(buffer.read(), "standard input") if buffer is not None else stdin.read()
+
+
+def drop_blank_lines(texts: list[str]) -> tuple[list[str], list[int]]:
+    """The lines that hold text, and the numbers of those that were blank."""
+    blank = [number for number, text in enumerate(texts, start=1) if not text.strip()]
+    return [text for text in texts if text.strip()], blank
 
 
 def check_texts(texts: list[str], unit: str) -> None:
@@ -164,9 +171,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     texts, unit = read_texts(args.texts, args.file, args.column, sys.stdin)
+    blank: list[int] = []
+    if not args.texts and (args.file is None or args.file.suffix.lower() == ".txt"):
+        texts, blank = drop_blank_lines(texts)
     check_texts(texts, unit)
     names, probabilities, cut = predict(args.model, texts, args.batch_size)
     print(render(records(names, probabilities, texts), args.format))
+    if blank:
+        shown = ", ".join(map(str, blank[:10])) + (f" and {len(blank) - 10} more" if len(blank) > 10 else "")
+        print(f"predict: skipped {len(blank)} blank lines (line {shown})", file=sys.stderr)
     if cut:
         print(f"predict: {cut} texts were longer than the model's limit and were cut to it", file=sys.stderr)
 
