@@ -5,38 +5,35 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO, write_params
+
+TWO = {"train": {"processes": 2, "batch_size": 8}, "runtime": {"threads": 1}}  # 2 x 8 rows a step, as 1 x 16
+OUTPUTS = {
+    "--checkpoints": "checkpoints",
+    "--model-dir": "model",
+    "--dvclive": "dvclive",
+    "--metrics": "train.json",
+    "--timing": "timing.json",
+    "--env": "env.json",
+}
+
+
+def train_two(tiny_run, root, kill_at=None):
+    """The train stage with two DDP processes, its outputs under `root`; SENTIBENCH_KILL_AT when given."""
+    params = write_params(root / "params.yaml", TWO)
+    args = [arg for flag, name in OUTPUTS.items() for arg in (flag, str(root / name))]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    env.pop("SENTIBENCH_KILL_AT", None)
+    env.update({"SENTIBENCH_KILL_AT": kill_at} if kill_at else {})
+    command = [sys.executable, "-m", "sentibench.stages.train", "--params", str(params)]
+    command += ["--tokenized", str(tiny_run / "tokenized"), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
 
 
 def test_two_gloo_processes_split_the_data_and_match_one_process(tiny_run, tmp_path):
-    two = {"train": {"processes": 2, "batch_size": 8}, "runtime": {"threads": 1}}  # 2 x 8 rows a step, as 1 x 16
-    params = write_params(tmp_path / "params.yaml", two)
-    outputs = {
-        "--checkpoints": "checkpoints",
-        "--model-dir": "model",
-        "--dvclive": "dvclive",
-        "--metrics": "train.json",
-        "--timing": "timing.json",
-        "--env": "env.json",
-    }
-    args = [arg for flag, name in outputs.items() for arg in (flag, str(tmp_path / name))]
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sentibench.stages.train",
-            "--params",
-            str(params),
-            "--tokenized",
-            str(tiny_run / "tokenized"),
-            *args,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = train_two(tiny_run, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp_path / "train.json").read_text())
     single = json.loads((tiny_run / "train.json").read_text())
@@ -50,3 +47,34 @@ def test_two_gloo_processes_split_the_data_and_match_one_process(tiny_run, tmp_p
     assert abs(metrics["eval_accuracy"] - single["eval_accuracy"]) <= 0.1
     assert (tmp_path / "model" / "model.safetensors").is_file()
     assert done.stdout.count("train: accuracy") == 1  # only rank 0 reports and writes
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (2026-12-03): a resumed DDP run diverges from the uninterrupted one at the first logged step "
+    "after the resume (loss at step 45: 0.6967 against 0.6672); single-process resumes are byte-identical",
+)
+def test_a_killed_ddp_run_resumes_to_the_bytes_of_an_uninterrupted_one(tiny_run, tmp_path):
+    """Both workers SIGKILLed after step 50 (the last complete checkpoint is step 40, sealed only once every
+    worker had written its RNG state), then rerun: it resumes and ends with the weights of a run never killed."""
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    whole.mkdir()
+    killed.mkdir()
+    assert train_two(tiny_run, whole).returncode == 0
+    died = train_two(tiny_run, killed, kill_at="train:step-50")
+    assert died.returncode == 2 and "distributed training with 2 processes failed" in died.stderr
+    resumed = train_two(tiny_run, killed)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "train: resuming from" in resumed.stdout
+    assert (killed / "model" / "model.safetensors").read_bytes() == (whole / "model" / "model.safetensors").read_bytes()
+
+
+def test_sigterm_to_the_torchrun_launcher_ends_as_it_does_without_it(tiny_run, tmp_path):
+    """A cancel's SIGTERM reaches the launcher, whose handler torchrun replaced: one line, exit 143, no traceback,
+    and no temporary file left by the workers it stopped."""
+    done = train_two(tiny_run, tmp_path, kill_at="train:step-5@TERM-PARENT")
+    assert done.returncode == 143, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert "error: terminated (SIGTERM); nothing half-written is left" in done.stderr
+    assert not [p for p in tmp_path.rglob("*.tmp")]
+    assert not (tmp_path / "model").exists() and not (tmp_path / "train.json").exists()

@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 
 class UserError(Exception):
@@ -26,6 +27,15 @@ class Terminated(KeyboardInterrupt):
 
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated
+
+
+def _unraisable(hook: Any) -> None:
+    """A Terminated raised inside a __del__ or a callback, where Python prints and drops it ("Exception ignored"):
+    silently raised again at the next point Python can, so SIGTERM always ends the stage, without a traceback."""
+    if isinstance(hook.exc_value, Terminated):
+        signal.raise_signal(signal.SIGTERM)
+        return
+    sys.__unraisablehook__(hook)
 
 
 EXIT_USER_ERROR = 2
@@ -65,6 +75,7 @@ def run_cli(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | 
     """Run a stage entry point, mapping `UserError` to a one-line message and exit code 2."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
+        sys.unraisablehook = _unraisable
     try:
         main(argv)
     except UserError as err:

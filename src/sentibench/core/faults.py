@@ -4,8 +4,9 @@
 `<stage>:load` (params read), `<stage>:step-<n>` (after a training step), `<stage>:write-<name>`
 (an output's content is complete, not yet renamed into place) and `<stage>:swap-<name>` (between
 the two renames of a folder output). The signal is SIGKILL (nothing runs after it), or SIGTERM with
-`@TERM` after the point (what a CI cancel or `kill` sends: the stage cleans up and exits 143). Unset,
-as in every normal run, nothing happens.
+`@TERM` after the point (what a CI cancel or `kill` sends: the stage cleans up and exits 143), sent to
+the parent process instead with `@TERM-PARENT` (a DDP worker signalling the torchrun launcher, as a cancel
+does). Unset, as in every normal run, nothing happens.
 `sentibench repro-check --kill-anywhere` walks a chain of them through one pipeline; with
 `SENTIBENCH_KILL_RECORD=FILE` the process writes the point into FILE just before it kills itself, so the
 check counts a point as reached only when the process died there, not when it failed some other way.
@@ -37,7 +38,8 @@ def maybe_kill(event: str) -> None:
         if record:
             with open(record, "a", encoding="utf-8") as out:
                 out.write(f"{wanted}\n")
-        os.kill(os.getpid(), getattr(signal, f"SIG{name or 'KILL'}"))
+        signal_name, _, target = (name or "KILL").partition("-")
+        os.kill(os.getppid() if target == "PARENT" else os.getpid(), getattr(signal, f"SIG{signal_name}"))
 
 
 def kill_point_callback() -> Any:

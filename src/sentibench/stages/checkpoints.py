@@ -195,14 +195,20 @@ def resume_point(checkpoints: Path, fingerprint: dict[str, str]) -> tuple[Path |
 
 
 def checkpoint_marker() -> Any:
-    """A callback that marks a checkpoint complete once the Trainer's save returned.
+    """A callback that marks a checkpoint complete once the Trainer's save returned, on every process.
 
-    A process killed while saving leaves no marker, so its half-written checkpoint is never loaded.
+    A process killed while saving leaves no marker, so its half-written checkpoint is never loaded. Under DDP
+    each process writes its own RNG state into the folder: every process waits at a barrier before rank 0
+    hashes the folder, so a file another rank is still writing is never sealed half-written.
     """
     from transformers import TrainerCallback
 
     class CheckpointMarker(TrainerCallback):
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():
+                dist.barrier()
             if state.is_world_process_zero:
                 folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
                 record = {"step": state.global_step, "sha256": file_digests(folder)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -32,7 +33,7 @@ from sentibench.core.contract import (
     load_tokenized,
 )
 from sentibench.core.environment import environment
-from sentibench.core.errors import UserError, run_cli
+from sentibench.core.errors import Terminated, UserError, run_cli
 from sentibench.core.faults import kill_point_callback
 from sentibench.core.modeling import save_tokenizer
 from sentibench.core.padding import padding_collator
@@ -264,12 +265,19 @@ def shard_report(trainer: Any, train_rows: int) -> dict[str, Any]:
 
 
 def launch_distributed(processes: int, argv: Sequence[str]) -> None:
-    """Re-run this stage under torchrun with `processes` workers on this host (DDP; gloo on CPU)."""
+    """Re-run this stage under torchrun with `processes` workers on this host (DDP; gloo on CPU). torchrun puts
+    its own SIGTERM handler in place of ours: it stops the workers (each removes its temporaries and exits 143)
+    and raises here, where it becomes the same SIGTERM exit as a single process's."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import main as torchrun
 
     try:
         torchrun(["--standalone", f"--nproc-per-node={processes}", "-m", "sentibench.stages.train", *argv])
+    except SignalException as err:
+        if err.sigval != signal.SIGTERM:
+            raise
+        raise Terminated from None
     except ChildFailedError as err:
         raise UserError(
             f"distributed training with {processes} processes failed: {err.get_first_failure()[1].message}"
