@@ -216,24 +216,15 @@ def committed_outputs_stay_untouched():
 
 
 def copy_repository(root: Path) -> Path:
-    """A git repository holding this checkout's files without its outputs or caches, with the tiny params."""
-    import shutil
+    """A git repository holding this checkout's files without its outputs or caches, with the tiny params:
+    repro-check's own copy (checks/workspace.py), then the tiny params committed over the default's."""
     import subprocess
 
-    from sentibench.core.contract import RUN_OUTPUTS
+    from sentibench.checks.workspace import copy_repo
 
-    skip = {".git", ".venv", ".dvc", *(path.split("/")[0] for path in RUN_OUTPUTS)}
-    root.mkdir(parents=True, exist_ok=True)
-    for entry in REPO.iterdir():
-        if entry.name in skip or entry.name.startswith((".pytest", ".ruff", ".bench")):
-            continue
-        (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, root / entry.name)
-    shutil.copytree(REPO / "data" / "raw", root / "data" / "raw")
-    (root / ".dvc").mkdir()
-    shutil.copy2(REPO / ".dvc" / "config", root / ".dvc" / "config")
-    shutil.copy2(REPO / ".dvcignore", root / ".dvcignore")
+    copy_repo(REPO, root, profile=None)
     write_params(root / "params.yaml", {"model": {"tokenizer": "assets/rbt3-tokenizer"}})
     identity = ["-c", "user.name=sentibench", "-c", "user.email=tests@sentibench.invalid"]
-    for command in (["init", "-q"], ["add", "-A"], [*identity, "commit", "-qm", "copy"]):  # DVCLive reads HEAD
+    for command in (["add", "-A"], [*identity, "commit", "-qm", "tiny params"]):  # DVCLive reads HEAD
         subprocess.run(["git", *command], cwd=root, check=True, capture_output=True)
     return root

@@ -164,3 +164,10 @@ def test_params_yaml_is_the_one_source_of_defaults():
     for section in dataclasses.fields(Params):
         for item in dataclasses.fields(getattr(Params(), section.name)):
             assert item.metadata.get("help"), f"{section.name}.{item.name} has no help"
+
+
+def test_only_the_charts_dvc_yaml_declares_are_drawn():
+    """A stage's own `plots:` output is drawn by row index beside the declared charts (`dvc plots show` drew
+    results/inference.csv so, labelled "step"): every chart is a top-level plot definition instead."""
+    for pipeline, name, stage in stages():
+        assert "plots" not in stage, f"{pipeline.relative_to(REPO)}: stage {name} declares plots outputs"

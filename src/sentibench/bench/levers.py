@@ -12,34 +12,27 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sentibench.bench.benchmark import measure_training
+from sentibench.bench.child import measure_in_child
 from sentibench.core.contract import PARAMS, TOKENIZED, load_data_tokenizer, load_tokenized
-from sentibench.core.errors import UserError, run_cli
+from sentibench.core.errors import run_cli
 from sentibench.core.levers import needs_own_process, variants
 from sentibench.core.params import Params, load_params
-from sentibench.core.runtime import KERNEL_CANDIDATES, apply_runtime, kernels_in_use, unpinned_environment
+from sentibench.core.runtime import KERNEL_CANDIDATES, apply_runtime, kernels_in_use
 from sentibench.core.tables import render_table
 
 KERNELS = "kernels: "  # a variant name's prefix for a candidate kernel pinning
 
 
 def in_own_process(name: str, params_file: Path, tokenized: Path) -> dict[str, Any]:
-    """Measure one variant in a child process (a lever read when torch loads, such as runtime.portable). The
-    child starts without this process's kernel variables: it sets those its variant asks for, and no others."""
-    command = [sys.executable, "-m", "sentibench.bench.levers", "--params", str(params_file)]
-    command += ["--tokenized", str(tokenized), "--variant", name]
-    env = unpinned_environment()
-    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UserError(f"levers: measuring {name!r} in its own process failed: {last}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """Measure one variant in a child process (a lever read when torch loads, such as runtime.portable)."""
+    arguments = ["--params", str(params_file), "--tokenized", str(tokenized), "--variant", name]
+    return measure_in_child("sentibench.bench.levers", arguments, f"levers: measuring {name!r} in its own process")
 
 
 def run_levers(params: Params, params_file: Path, tokenized: Path, only: Sequence[str] = ()) -> list[dict[str, Any]]:

@@ -15,17 +15,17 @@ import argparse
 import dataclasses
 import json
 import resource
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sentibench.bench.benchmark import measure_training
+from sentibench.bench.child import measure_in_child
 from sentibench.core.contract import ENCODED_FIELDS, PARAMS, PREPARED, TOKENIZED, load_data_tokenizer, load_tokenized
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.params import Params, load_params
-from sentibench.core.runtime import apply_runtime, unpinned_environment
+from sentibench.core.runtime import apply_runtime
 from sentibench.core.tables import render_table
 from sentibench.stages.preprocess import apply_length_policy
 
@@ -93,14 +93,11 @@ def measure(name: str, params: Params, prepared: Path, tokenized: Path) -> dict[
 
 
 def in_own_process(name: str, params_file: Path, prepared: Path, tokenized: Path) -> dict[str, Any]:
-    command = [sys.executable, "-m", "sentibench.bench.scaling", "--params", str(params_file), "--variant", name]
-    command += ["--prepared", str(prepared), "--tokenized", str(tokenized)]
-    env = unpinned_environment()  # native kernels, as the benchmark
-    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UserError(f"scaling: measuring {name!r} failed: {last}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """Measure one variant in a child process with native kernels, as the benchmark measures."""
+    arguments = ["--params", str(params_file), "--variant", name, "--prepared", str(prepared)]
+    return measure_in_child(
+        "sentibench.bench.scaling", [*arguments, "--tokenized", str(tokenized)], f"scaling: measuring {name!r}"
+    )
 
 
 def table(results: list[dict[str, Any]], fmt: str) -> str:
