@@ -8,6 +8,7 @@ traceback. Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import signal
 import sys
@@ -87,6 +88,9 @@ def run_cli(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | 
     except Terminated:
         print("error: terminated (SIGTERM); nothing half-written is left", file=sys.stderr)
         return 128 + signal.SIGTERM
+    except BrokenPipeError:  # the reader left (`| head`): end quietly, as a program killed by SIGPIPE does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
