@@ -144,10 +144,12 @@ def test_env_json_has_every_field_and_tracks_dirtiness(tmp_path):
         subprocess.run(["git", *args], cwd=repo, check=True)
     env = environment(RuntimeParams(), repo)
     assert set(env) == {"python", "packages", "torch_build", "cpu", "gpu", "os", "git", "container", "runtime"}
-    assert set(env["packages"]) >= {"torch", "transformers", "datasets", "evaluate", "dvc"}
-    assert all(env["packages"][name] for name in ("torch", "transformers", "datasets", "evaluate", "dvc"))
-    assert set(env["torch_build"]) == {"version", "cuda", "cudnn", "mkl"}
+    data_path = ("torch", "transformers", "datasets", "evaluate", "dvc", "pandas", "pyarrow", "scipy", "snownlp")
+    assert all(env["packages"][name] for name in data_path)  # every library on the data and reference path
+    assert set(env["torch_build"]) == {"version", "commit", "cuda", "cudnn", "mkl"}
     assert env["torch_build"]["mkl"]  # the MKL build torch links: its kernels and CNR branches
+    assert len(env["torch_build"]["commit"]) == 40  # what decides the CPU bytes, whatever the local tag says
+    assert "Haswell, 1 thread" in env["cpu"]["openblas"]  # numpy's pool, pinned for every sentibench process
     assert {"model", "vendor", "family_model", "isa", "cores", "threads", "aten_capability", "onednn_isa"} <= set(
         env["cpu"]
     )

@@ -29,11 +29,17 @@ def dataset_digest(path: Path) -> str:
     return files_digest(path, "*")
 
 
-def code_digest(stage: str, pipeline: Path = Path("dvc.yaml")) -> str:
+# The dvc.yaml of the checkout this code runs from (src/sentibench/stages/ is three folders below it), not of the
+# current directory: a run resumed from another directory is the same run.
+PIPELINE = Path(__file__).resolve().parents[3] / "dvc.yaml"
+
+
+def code_digest(stage: str, pipeline: Path = PIPELINE) -> str:
     """Hash of the source files the stage's deps in dvc.yaml list: a run resumes only on the code that started it,
     and an edit elsewhere in the package (a report, a docstring of another stage) costs it nothing. Those deps are
-    the stage's whole import closure (tests/test_architecture.py). Outside a DVC project (no such stage in
-    `pipeline`) the whole package is hashed instead: never resumed on other code, at the price of false alarms."""
+    the stage's whole import closure (tests/test_architecture.py). Outside a checkout (an installed package, no
+    such stage in `pipeline`) the whole package is hashed instead: never resumed on other code, at the price of
+    false alarms."""
     from ruamel.yaml import YAML
 
     try:
