@@ -29,7 +29,7 @@ from typing import Any
 CORETYPE = "Haswell"  # pinned with one thread for every sentibench process, in sentibench/__init__.py
 # numpy 2.4.6's wheel (scipy-openblas64); its Haswell kernels are what the committed bytes were made with.
 OPENBLAS_VERSION = "0.3.31.188.0"
-BLOCK = 256  # rows (or columns) per single-threaded OpenBLAS call: as fast as native MKL on 2 cores (docs/results.md)
+BLOCK = 256  # rows (or columns) per single-threaded call: 512 and 1,024 were no faster (docs/results.md)
 ALIGN = 16  # block bounds are multiples of this (the Haswell kernels' unroll)
 OPERATORS = ("mm", "addmm", "bmm", "baddbmm")
 
