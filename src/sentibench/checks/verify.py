@@ -33,7 +33,8 @@ from ruamel.yaml import YAML
 
 from sentibench.checks.workspace import copy_repo, emulator_bin, lock_outputs, run_pipeline, work_folder
 from sentibench.core.atomic import write_json, write_text
-from sentibench.core.contract import ENV, GOLDEN, PARAMS, QUALITY_OUTPUTS
+from sentibench.core.comparability import not_comparable, unpinned
+from sentibench.core.contract import GOLDEN, PARAMS, QUALITY_OUTPUTS
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.git import changed_files, git, git_output
 from sentibench.core.profile import apply_profile
@@ -117,62 +118,6 @@ def run_results(copy: Path, source: str) -> Results:
     produced = snapshot(copy, WORKSPACE)
     lock = lock_outputs((copy / "dvc.lock").read_text(encoding="utf-8"))
     return Results(source, lock, quality_metrics(produced.metrics), produced.env, produced.params)
-
-
-# What must match for bytes to be expected, beyond the params: (field in env.json, what it is).
-# torch's version is compared without its local tag: `+cpu` and PyPI's `+cu130` of one commit give the same
-# CPU bytes (../shared/evidence/cross-vendor.md, recorded in docs/reproducibility.md); the commit decides.
-BUILD_FIELDS = (
-    ("torch_build.release", "torch"),
-    ("torch_build.commit", "torch build (git commit)"),
-    ("cpu.matrix_products", "matrix-product kernels"),
-    ("torch_build.mkl", "MKL"),
-    ("torch_build.cuda", "CUDA"),
-    ("cpu.threads", "thread count"),
-    ("cpu.openblas", "OpenBLAS (version, kernels, threads: numpy's and the reference's)"),
-)
-# What a run reports when the portable pins took: (field in env.json, the value, or the start of it).
-PORTABLE_KERNELS = (
-    ("cpu.aten_capability", "AVX2"),
-    ("cpu.mkl_cbwr", "COMPATIBLE"),
-    ("cpu.matrix_products", "OpenBLAS"),
-)
-
-
-def unpinned(env: dict[str, Any]) -> list[str]:
-    """The kernels a run reports that are not portable's (flattened env.json): [] when every pin took."""
-    return [
-        f"{field.removeprefix('cpu.')} {env.get(field)}"
-        for field, value in PORTABLE_KERNELS
-        if not str(env.get(field) or "").startswith(value)
-    ]
-
-
-def not_comparable(expected: dict[str, Any] | None, actual: dict[str, Any] | None) -> list[str]:
-    """Why these two machines cannot be expected to give the same bytes ([] when they can)."""
-    if expected is None or actual is None:
-        return [f"no {ENV} on the {'committed' if expected is None else 'new'} side"]
-    left, right = flatten(expected), flatten(actual)
-    for env in (left, right):
-        env["torch_build.release"] = str(env.get("torch_build.version")).split("+")[0]
-    reasons = []
-    for side, env in (("committed", left), ("this run", right)):
-        if env.get("cpu.machine") != "x86_64":
-            reasons.append(f"{side} ran on {env.get('cpu.machine')}, not x86-64 (other instructions, other rounding)")
-        if env.get("gpu.name"):
-            reasons.append(f"{side} ran on a GPU ({env['gpu.name']}): bytes are promised on the CPU only")
-    for field, what in BUILD_FIELDS:
-        if left.get(field) != right.get(field):
-            reasons.append(f"another {what} ({left.get(field)} vs {right.get(field)})")
-    packages = sorted(k for k in set(left) | set(right) if k.startswith("packages.") and left.get(k) != right.get(k))
-    reasons += [f"another {k.removeprefix('packages.')} ({left.get(k)} vs {right.get(k)})" for k in packages]
-    for side, env in (("committed", left), ("this run", right)):
-        if env.get("runtime.portable") and unpinned(env):
-            reasons.append(f"{side} asked for runtime.portable, but its pins did not take ({', '.join(unpinned(env))})")
-    kernels = ("cpu.aten_capability", "cpu.onednn_isa", "cpu.model", "cpu.family_model")
-    if (unpinned(left) or unpinned(right)) and any(left.get(k) != right.get(k) for k in kernels):
-        reasons.append("native kernels (not the portable ones) on another CPU: bytes are promised on the same CPU")
-    return reasons
 
 
 def machine_line(env: dict[str, Any] | None) -> str:

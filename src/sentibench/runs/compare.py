@@ -15,36 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sentibench.core.comparability import env_mismatch
 from sentibench.core.errors import run_cli
-from sentibench.core.tables import flatten, format_value, is_number, render_table
+from sentibench.core.tables import format_value, is_number, render_table
 from sentibench.runs.aggregate import load_aggregate
 from sentibench.runs.revisions import WORKSPACE, Snapshot, snapshot
 from sentibench.runs.tolerances import DEFAULT_TOLERANCES, Tolerance, load_tolerances, unknown_metrics
 
 # Fingerprint fields that change timings; a difference in any makes timings not comparable.
-TIMING_ENV_FIELDS = (
-    "cpu.model",
-    "cpu.threads",
-    "cpu.aten_capability",
-    "cpu.onednn_isa",
-    "gpu.name",
-    "torch_build.version",
-    "torch_build.cuda",
-    "runtime.deterministic",
-    "runtime.portable",
-)
-
-
-def env_mismatch(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str | None:
-    """Why two environment fingerprints make timings incomparable, or None when they match."""
-    if a is None or b is None:
-        return "no metrics/env.json on " + ("both sides" if a is None and b is None else ("A" if a is None else "B"))
-    left, right = flatten(a), flatten(b)
-    fields = [*TIMING_ENV_FIELDS, *sorted(k for k in set(left) | set(right) if k.startswith("packages."))]
-    diffs = [f"{f} {left.get(f)} vs {right.get(f)}" for f in fields if left.get(f) != right.get(f)]
-    return "; ".join(diffs) if diffs else None
-
-
 # Files whose every number is a timing, and the environment file that says where each was measured.
 TIMING_FILES = {
     "train_timing": "env",
