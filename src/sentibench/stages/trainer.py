@@ -10,6 +10,7 @@ Three things differ from a plain `Trainer`:
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -67,7 +68,7 @@ def training_arguments(params: Params, output_dir: Path, **overrides: Any) -> An
 def build_trainer(params: Params, **kwargs: Any) -> Any:
     """A `Trainer` with the sampler `train.sampler` names and evaluation that leaves the RNG alone."""
     import torch
-    from transformers import Trainer
+    from transformers import Trainer, TrainerCallback
 
     if not torch.cuda.is_available():
         for note in slow_lever_notes(params.runtime.portable, params.train.bf16):
@@ -75,17 +76,33 @@ def build_trainer(params: Params, **kwargs: Any) -> Any:
     if params.train.dropout_masks == "pcg64":
         use_pcg64_dropout(kwargs["model"])
 
+    samplers: list[BucketSampler] = []
+
     class SentibenchTrainer(Trainer):
         def _get_train_sampler(self, train_dataset: Any = None) -> Any:
             if params.train.sampler != "bucketed":
                 return super()._get_train_sampler(train_dataset)
             dataset = train_dataset if train_dataset is not None else self.train_dataset
             lengths = [len(ids) for ids in dataset["input_ids"]]
-            return BucketSampler(lengths, self._train_batch_size, params.train.bucket_window, params.train.seed)
+            samplers.append(
+                BucketSampler(lengths, self._train_batch_size, params.train.bucket_window, params.train.seed)
+            )
+            return samplers[-1]
 
         def evaluate(self, *args: Any, **kw: Any) -> dict[str, float]:
             devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
             with torch.random.fork_rng(devices=devices):
                 return super().evaluate(*args, **kw)
 
-    return SentibenchTrainer(**kwargs)
+    class EpochToSampler(TrainerCallback):
+        """Each epoch's number to the bucketed sampler, from the Trainer's state. The Trainer's own `set_epoch`
+        does not reach it under DDP in a resumed epoch (accelerate wraps the skipping data loader one level
+        deeper), and the resumed epoch then replayed epoch 0's order: measured, 2026-12-03."""
+
+        def on_epoch_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            for sampler in samplers:
+                sampler.set_epoch(math.floor(state.epoch + 1e-9))
+
+    trainer = SentibenchTrainer(**kwargs)
+    trainer.add_callback(EpochToSampler())
+    return trainer
