@@ -26,15 +26,37 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (a CI cancel, `kill`), raised like Ctrl-C so that every `finally` removes its temporaries."""
 
 
+_in_unraisable_hook = False
+RESEND_AFTER_S = 0.01
+
+
 def _terminate(signum: int, frame: object) -> None:
+    if _in_unraisable_hook:  # raised here it would be printed and dropped once more
+        _send_sigterm_soon()
+        return
     raise Terminated
+
+
+def _send_sigterm_soon() -> None:
+    """SIGTERM to the main thread from another thread, a moment later: by then the hook has returned. (Raising it
+    from the hook itself runs the handler inside the hook, whose exception Python prints with a traceback.)"""
+    main = threading.main_thread().ident
+    assert main is not None
+    timer = threading.Timer(RESEND_AFTER_S, signal.pthread_kill, (main, signal.SIGTERM))
+    timer.daemon = True
+    timer.start()
 
 
 def _unraisable(hook: Any) -> None:
     """A Terminated raised inside a __del__ or a callback, where Python prints and drops it ("Exception ignored"):
-    silently raised again at the next point Python can, so SIGTERM always ends the stage, without a traceback."""
+    sent again, so SIGTERM always ends the stage, and without a traceback."""
+    global _in_unraisable_hook
     if isinstance(hook.exc_value, Terminated):
-        signal.raise_signal(signal.SIGTERM)
+        _in_unraisable_hook = True
+        try:
+            _send_sigterm_soon()
+        finally:
+            _in_unraisable_hook = False
         return
     sys.__unraisablehook__(hook)
 

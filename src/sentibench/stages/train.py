@@ -240,7 +240,8 @@ def summed_over_processes(value: int, world_size: int) -> int:
 
 
 def shard_report(trainer: Any, train_rows: int) -> dict[str, Any]:
-    """Which training rows each process's data loader yields in one epoch, gathered on every rank.
+    """Which training rows each process's data loader yields in one epoch, gathered on every rank, and whether
+    the processes end with the same weights.
 
     Rows are identified by their token ids, so the report shows that the processes split the
     data between them (DDP repeats a few rows to give every process equally many batches).
@@ -251,6 +252,8 @@ def shard_report(trainer: Any, train_rows: int) -> dict[str, Any]:
     for batch in trainer.get_train_dataloader():
         for ids, mask in zip(batch["input_ids"].tolist(), batch["attention_mask"].tolist(), strict=True):
             seen.add(hash(tuple(i for i, m in zip(ids, mask, strict=True) if m)))
+    replicas: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(replicas, weights_digest(trainer.model))
     gathered: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(gathered, seen)
     union = set().union(*gathered)
@@ -261,7 +264,18 @@ def shard_report(trainer: Any, train_rows: int) -> dict[str, Any]:
         "rows_seen": len(union),
         "rows_in_two_processes": overlap,
         "train_rows": train_rows,
+        "replicas_identical": len(set(replicas)) == 1,  # DDP averaged every step's gradients
     }
+
+
+def weights_digest(model: Any) -> str:
+    """SHA-256 of every parameter's bytes, in the model's order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for parameter in model.parameters():
+        digest.update(parameter.detach().cpu().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def launch_distributed(processes: int, argv: Sequence[str]) -> None:

@@ -65,6 +65,20 @@ def training_arguments(params: Params, output_dir: Path, **overrides: Any) -> An
     return TrainingArguments(**{**arguments, **overrides})
 
 
+def forget_evaluation_prepare(accelerator: Any, model: Any) -> None:
+    """Undo what an evaluation before training left on the model, so that `train()` wraps it in DDP.
+
+    `Trainer.evaluate()` prepares a bare model with accelerate in evaluation mode (no DDP wrapper) and
+    accelerate marks it prepared; `train()` then finds the mark and skips the DDP wrapper too, so every
+    process trained its own replica on its own half of the data and rank 0's weights were saved. The
+    baseline evaluation before training made that happen in every fresh DDP run (Transformers 5.24,
+    accelerate 1.15; measured 2026-12-04: gradients differed between ranks from the first step, and
+    only a resumed run, which skips the baseline, was wrapped)."""
+    model.__dict__.pop("_is_accelerate_prepared", None)
+    if any(prepared is model for prepared in accelerator._models):
+        accelerator._models = [prepared for prepared in accelerator._models if prepared is not model]
+
+
 def build_trainer(params: Params, **kwargs: Any) -> Any:
     """A `Trainer` with the sampler `train.sampler` names and evaluation that leaves the RNG alone."""
     import torch
@@ -91,8 +105,13 @@ def build_trainer(params: Params, **kwargs: Any) -> Any:
 
         def evaluate(self, *args: Any, **kw: Any) -> dict[str, float]:
             devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+            before_training = self.model_wrapped is self.model and not hasattr(self.model, "_is_accelerate_prepared")
+            before_training &= self.args.world_size > 1  # one process has no wrapper to lose
             with torch.random.fork_rng(devices=devices):
-                return super().evaluate(*args, **kw)
+                metrics = super().evaluate(*args, **kw)
+            if before_training:
+                forget_evaluation_prepare(self.accelerator, self.model)
+            return metrics
 
     class EpochToSampler(TrainerCallback):
         """Each epoch's number to the bucketed sampler, from the Trainer's state. The Trainer's own `set_epoch`
