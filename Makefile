@@ -1,27 +1,47 @@
 # Two commands do everything on a fresh clone: `make repro` (set-up, then `dvc repro`) and
-# `make test` (set-up, then lint and the test suite). The venv is rebuilt when the lock changes.
+# `make test` (set-up with the test tools, then lint and the test suite). Installs come from the locks by
+# role in requirements/ (hash-pinned, no dependency resolution at install time); a venv is brought up to
+# date when its lock changes. `make lock` regenerates the locks from pyproject.toml (requirements/lock.sh).
 PYTHON ?= python3
 VENV ?= .venv
+HUB_VENV ?= .venv-hub
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+INSTALL := -m pip install --quiet --require-hashes --no-deps
 
-.PHONY: setup repro test lint
-setup: $(STAMP)
+.PHONY: setup setup-dev repro test lint lock
+setup: $(VENV)/.runtime
+setup-dev: $(VENV)/.dev $(HUB_VENV)/.installed
 
-$(STAMP): requirements.lock pyproject.toml
+# PyPI's torch 2.13.0 is the CUDA build, which needs the libraries in cuda.txt; the CPU build needs none.
+$(VENV)/.runtime: requirements/runtime.txt requirements/cuda.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --requirement requirements.lock
+	$(BIN)/python $(INSTALL) --requirement requirements/runtime.txt
+	$(BIN)/python -c 'import importlib.metadata as m, sys; sys.exit("+cpu" not in m.version("torch"))' \
+	  || $(BIN)/python $(INSTALL) --requirement requirements/cuda.txt
 	$(BIN)/python -m pip install --quiet --no-deps --editable .
-	touch $(STAMP)
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements/dev.txt
+	$(BIN)/python $(INSTALL) --requirement requirements/dev.txt
+	touch $@
+
+# The local Hub server the tests start (olah): its own venv, its own psutil.
+$(HUB_VENV)/.installed: requirements/hub.txt
+	$(PYTHON) -m venv $(HUB_VENV)
+	$(HUB_VENV)/bin/python $(INSTALL) --requirement requirements/hub.txt
+	touch $@
 
 repro: setup
 	PATH="$(abspath $(BIN)):$$PATH" dvc repro
 
-lint: setup
-	$(BIN)/ruff check src tests benchmark
+lint: setup-dev
+	$(BIN)/ruff check src tests benchmark requirements
 	PYTHONPATH=src $(BIN)/lint-imports
 	$(BIN)/actionlint .github/workflows/ci.yml
 
 test: lint
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
+
+lock: setup-dev
+	UV=$(BIN)/uv requirements/lock.sh

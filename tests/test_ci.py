@@ -41,7 +41,7 @@ def test_the_pull_request_job_posts_the_report_and_fails_on_worse():
     assert "cml comment create --publish report/report.md" in runs
     assert runs[-1].endswith("--fail-on worse")  # after the comment is posted
     with_cache = [s for s in job["steps"] if s.get("uses", "").startswith("actions/cache")]
-    assert "hashFiles('requirements.lock'" in with_cache[0]["with"]["key"]
+    assert "hashFiles('requirements/*.txt'" in with_cache[0]["with"]["key"]
 
 
 def test_every_push_runs_the_tests_and_both_reproducibility_checks():

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import REPO, write_params
 
-TIMEOUT_S = 600  # the slowest of these runs took 40 s on a 2-core machine
+TIMEOUT_S = 300  # the slowest of these runs took 40 s on a 2-core machine
 TWO = {"train": {"processes": 2, "batch_size": 8}, "runtime": {"threads": 1}}  # 2 x 8 rows a step, as 1 x 16
 OUTPUTS = {
     "--checkpoints": "checkpoints",

@@ -32,24 +32,51 @@ def test_base_is_pinned_by_digest_and_nothing_is_pulled_for_the_frontend(dockerf
     assert re.search(r"^USER 1000:1000$", text, re.MULTILINE)
 
 
-LOCKS = ["requirements.lock", "requirements-cuda.lock"]
+LOCKS = ["runtime.txt", "runtime.txt --requirement cuda.txt"]  # the CPU image, the CUDA image
+
+
+def pins(lock: str) -> dict[str, list[str]]:
+    """A lock's pins: each package's `name==version` and hash lines, by name."""
+    found: dict[str, list[str]] = {}
+    for line in (REPO / "requirements" / lock).read_text().splitlines():
+        if re.match(r"^[A-Za-z0-9._-]+==", line):
+            name = line.split("==")[0].lower()
+            found[name] = [line]
+        elif line.strip().startswith("--hash="):
+            found[name].append(line.strip())
+    return found
 
 
 @pytest.mark.parametrize(("dockerfile", "lock"), list(zip(DOCKERFILES, LOCKS, strict=True)))
-def test_each_image_installs_its_lock_from_local_wheels_only(dockerfile: Path, lock: str) -> None:
-    text = dockerfile.read_text()
-    assert f"--no-index --find-links /wheels --requirement {lock}" in text
+def test_each_image_installs_its_locks_hash_checked_from_local_wheels_only(dockerfile: Path, lock: str) -> None:
+    text = " ".join(dockerfile.read_text().replace("\\\n", " ").split())
+    assert "--no-index --find-links /wheels --require-hashes --no-deps" in text
+    assert f"--requirement {lock}" in text
 
 
-def test_the_cuda_lock_adds_only_pins_to_the_cpu_lock() -> None:
-    pins = (REPO / "requirements.lock").read_text().splitlines()
-    cpu = {line.split("==")[0].lower() for line in pins if "==" in line}
-    lines = [line for line in (REPO / "requirements-cuda.lock").read_text().splitlines() if not line.startswith("#")]
-    assert lines[0] == "-r requirements.lock"
-    added = [line.split("==")[0].lower() for line in lines[1:]]
-    assert all("==" in line for line in lines[1:])
-    assert not set(added) & cpu, "a CUDA pin would override a CPU lock pin"
-    assert {"triton", "nvidia-cudnn-cu13"} <= set(added)
+@pytest.mark.parametrize("lock", ["runtime.txt", "cuda.txt", "dev.txt", "hub.txt"])
+def test_every_pin_of_every_lock_names_its_files_by_hash(lock: str) -> None:
+    found = pins(lock)
+    assert found
+    for name, lines in found.items():
+        assert len(lines) >= 2 and all(h.startswith("--hash=sha256:") for h in lines[1:]), name
+
+
+def test_the_locks_by_role_add_to_the_runtime_and_never_repin_it() -> None:
+    runtime = pins("runtime.txt")
+    for lock in ("cuda.txt", "dev.txt"):
+        assert not set(pins(lock)) & set(runtime), f"{lock} pins again what runtime.txt pins"
+    assert {"triton", "nvidia-cudnn-cu13"} <= set(pins("cuda.txt"))
+    assert not {"olah", "fastapi-utils", "pytest", "ruff"} & set(runtime)  # the image carries the runtime only
+    assert int(runtime["psutil"][0].split("==")[1].split(".")[0]) >= 7  # not held back by the Hub server's pin
+
+
+def test_the_torch_pin_admits_the_cpu_build_and_pypis_cuda_build_only() -> None:
+    """One pin without a local tag, so pip takes whichever build its indexes offer (the CPU build where it
+    finds one, else PyPI's CUDA build) and refuses any file whose hash is not listed."""
+    torch = pins("runtime.txt")["torch"]
+    assert torch[0].rstrip(" \\") == "torch==2.13.0"
+    assert len(torch) - 1 >= 2
 
 
 def test_the_cuda_build_refuses_a_torch_without_cuda() -> None:

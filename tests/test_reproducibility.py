@@ -146,7 +146,10 @@ def test_env_json_has_every_field_and_tracks_dirtiness(tmp_path):
     assert set(env) == {"python", "packages", "torch_build", "cpu", "gpu", "os", "git", "container", "runtime"}
     data_path = ("torch", "transformers", "datasets", "evaluate", "dvc", "pandas", "pyarrow", "scipy", "snownlp")
     assert all(env["packages"][name] for name in data_path)  # every library on the data and reference path
-    assert set(env["torch_build"]) == {"version", "commit", "cuda", "cudnn", "mkl"}
+    assert set(env["torch_build"]) == {"version", "commit", "cuda", "cudnn", "mkl", "wheel"}
+    wheel = env["torch_build"]["wheel"]  # the wheel installed: its local tag names the build (cpu, cu130, none)
+    assert wheel["local"] == (env["torch_build"]["version"].partition("+")[2] or None)
+    assert wheel["tag"].startswith("cp311-cp311-") and len(wheel["record_sha256"]) == 64
     assert env["torch_build"]["mkl"]  # the MKL build torch links: its kernels and CNR branches
     assert len(env["torch_build"]["commit"]) == 40  # what decides the CPU bytes, whatever the local tag says
     assert "Haswell, 1 thread" in env["cpu"]["openblas"]  # numpy's pool, pinned for every sentibench process

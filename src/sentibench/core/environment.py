@@ -92,6 +92,28 @@ def openblas_pools() -> str:
     )
 
 
+def torch_wheel() -> dict[str, Any]:
+    """Which wheel of torch is installed: its local tag (`cpu`, `cu130`; none for PyPI's build), its platform
+    tag, the SHA-256 of the wheel file where the installer recorded one (a direct URL or a local file), and
+    the SHA-256 of its RECORD, which lists a hash of every file the wheel installed, so it names the build
+    even where the wheel's own hash was not kept. requirements/runtime.txt lists the wheels it admits."""
+    import hashlib
+    import importlib.metadata
+    import json
+
+    dist = importlib.metadata.distribution("torch")
+    wheel = dist.read_text("WHEEL") or ""
+    direct = json.loads(dist.read_text("direct_url.json") or "{}")
+    hashes = (direct.get("archive_info") or {}).get("hashes") or {}
+    record = dist.read_text("RECORD")
+    return {
+        "local": dist.version.partition("+")[2] or None,
+        "tag": next((line.split(": ", 1)[1] for line in wheel.splitlines() if line.startswith("Tag: ")), None),
+        "sha256": hashes.get("sha256"),
+        "record_sha256": hashlib.sha256(record.encode()).hexdigest() if record else None,
+    }
+
+
 def git_state(repo: Path) -> dict[str, Any]:
     """Commit and whether code or params differ from it (the run's own outputs do not count)."""
     head = git(repo, "rev-parse", "HEAD")
@@ -151,6 +173,7 @@ def environment(runtime: RuntimeParams, repo: Path = Path()) -> dict[str, Any]:
             "cuda": torch.version.cuda,
             "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
             "mkl": mkl_version(),
+            "wheel": torch_wheel(),
         },
         "cpu": {
             "model": cpu_model(),

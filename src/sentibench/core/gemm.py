@@ -85,7 +85,7 @@ def check_library() -> None:
     if seen["version"] != OPENBLAS_VERSION:
         raise RuntimeError(
             f"runtime.portable: OpenBLAS {seen['version']} is not {OPENBLAS_VERSION}, the version the portable bytes "
-            "were proven with (numpy's wheel bundles it: install the numpy of requirements.lock)"
+            "were proven with (numpy's wheel bundles it: install the numpy of requirements/runtime.txt)"
         )
 
 
