@@ -7,18 +7,21 @@ VENV ?= .venv
 HUB_VENV ?= .venv-hub
 BIN := $(VENV)/bin
 INSTALL := -m pip install --quiet --require-hashes --no-deps
+# torch's build: cpu (PyTorch's CPU index; a local wheel folder in pip's config serves too) or cuda (PyPI's
+# CUDA 13.0 build with its libraries, several GB). Both gave the same CPU bytes. The index is asked for torch
+# alone: pip would ask it for every package, and it holds only PyTorch's.
+TORCH ?= cpu
+TORCH_INDEX_cpu := --extra-index-url https://download.pytorch.org/whl/cpu
 
 .PHONY: setup setup-dev repro test lint lock
 setup: $(VENV)/.runtime
 setup-dev: $(VENV)/.dev $(HUB_VENV)/.installed
 
-# PyPI's torch 2.13.0 is the CUDA build, which needs the libraries in cuda.txt; the CPU build needs none.
-$(VENV)/.runtime: requirements/runtime.txt requirements/cuda.txt pyproject.toml
+$(VENV)/.runtime: requirements/runtime.txt requirements/torch-$(TORCH).txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python $(INSTALL) $(TORCH_INDEX_$(TORCH)) --requirement requirements/torch-$(TORCH).txt
 	$(BIN)/python $(INSTALL) --requirement requirements/runtime.txt
-	$(BIN)/python -c 'import importlib.metadata as m, sys; sys.exit("+cpu" not in m.version("torch"))' \
-	  || $(BIN)/python $(INSTALL) --requirement requirements/cuda.txt
 	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	touch $@
 

@@ -1,9 +1,10 @@
 """Split uv's three resolutions into the locks by role (called by lock.sh; reads and writes text only).
 
-uv resolves the runtime twice, once where the CPU build of torch is found and once on PyPI alone, where
-torch 2.13.0 is the CUDA build. The runtime lock is the first, with torch's pin written without the local
-tag and carrying both builds' hashes, so pip takes whichever build its indexes offer and refuses any
-other file; what the CUDA build adds goes to cuda.txt, and what the tests add to dev.txt."""
+uv resolves the runtime twice: once where the CPU build of torch is found (torch 2.13.0+cpu), once on PyPI
+alone, where torch 2.13.0 is the CUDA 13.0 build. Everything but torch is the same in both, so it is one lock,
+runtime.txt; each build of torch is a lock of its own, torch-cpu.txt and torch-cuda.txt (the CUDA build with the
+libraries it pulls in). pip prefers a file whose hash its index announces, so one pin listing both builds'
+hashes would take PyPI's CUDA build wherever PyPI is reachable: a lock per build lets the set-up choose."""
 
 import re
 import sys
@@ -26,15 +27,6 @@ def entries(path: Path) -> dict[str, list[str]]:
     return found
 
 
-def both_torch_builds(cpu: list[str], pypi: list[str]) -> list[str]:
-    """torch's pin without the CPU build's local tag, with the hashes of the CPU and the PyPI builds."""
-    hashes = sorted({line.strip().rstrip(" \\") for line in cpu + pypi if line.strip().startswith("--hash=")})
-    version = re.sub(r"\+\w+", "", cpu[0].split("==")[1].rstrip(" \\"))
-    lines = [f"torch=={version} \\"] + [f"    {h} \\" for h in hashes]
-    lines[-1] = lines[-1].removesuffix(" \\")
-    return [*lines, "    # the CPU build (+cpu) or PyPI's CUDA build: both gave the same CPU bytes"]
-
-
 def write(path: Path, what: str, chosen: dict[str, list[str]]) -> None:
     body = "\n".join(line for name in sorted(chosen) for line in chosen[name])
     path.write_text(HEADER.format(what=what) + body + "\n")
@@ -42,12 +34,13 @@ def write(path: Path, what: str, chosen: dict[str, list[str]]) -> None:
 
 def main(cpu_lock: str, pypi_lock: str, dev_lock: str, folder: str) -> None:
     cpu, pypi, dev = entries(Path(cpu_lock)), entries(Path(pypi_lock)), entries(Path(dev_lock))
-    runtime = {**cpu, "torch": both_torch_builds(cpu["torch"], pypi["torch"])}
     out = Path(folder)
-    write(out / "runtime.txt", "The runtime: make repro, the stages, the CPU image.", runtime)
-    cuda = {name: lines for name, lines in pypi.items() if name not in cpu}
-    write(out / "cuda.txt", "What PyPI's CUDA build of torch adds to runtime.txt.", cuda)
-    write(out / "dev.txt", "Tests and lint, beside runtime.txt.", {n: v for n, v in dev.items() if n not in cpu})
+    runtime = {name: lines for name, lines in cpu.items() if name != "torch"}
+    write(out / "runtime.txt", "The runtime but torch: make repro, the stages, both images.", runtime)
+    write(out / "torch-cpu.txt", "torch's CPU build (PyTorch's CPU index).", {"torch": cpu["torch"]})
+    cuda = {name: lines for name, lines in pypi.items() if name not in runtime}
+    write(out / "torch-cuda.txt", "torch's CUDA 13.0 build (PyPI) and the libraries it adds.", cuda)
+    write(out / "dev.txt", "Tests, lint and the locker, beside runtime.txt.", {n: v for n, v in dev.items() if n not in cpu})
 
 
 if __name__ == "__main__":

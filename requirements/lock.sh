@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Regenerate the locks by role from pyproject.toml with uv (arguments go to uv, e.g. --upgrade-package): every wheel pinned by version and SHA-256, for
 # CPython 3.11 on Linux x86-64. Run after changing a dependency: `make lock` (uv comes with the dev lock).
-#   runtime.txt  [project.dependencies]: what `make repro`, the stages and the CPU image install. Its torch
-#                line admits both builds of torch 2.13.0: the CPU build (+cpu, from PyTorch's CPU index or
-#                a local wheel folder) and PyPI's, which is the CUDA 13.0 build; both gave the same CPU bytes
-#                (shared/evidence/cross-vendor.md, ledger/).
-#   cuda.txt     the libraries PyPI's CUDA build adds (CUDA image; any machine whose torch came from PyPI).
-#   dev.txt      the `test` extra (pytest, lint, the locker), installed beside runtime.txt.
-#   hub.txt      olah, the local Hub server tests start, in its own venv: its fastapi-utils needs psutil<6,
-#                and the runtime's psutil stays the version the runtime resolves to.
+#   runtime.txt    [project.dependencies] but torch: what `make repro`, the stages and both images install.
+#   torch-cpu.txt  torch 2.13.0+cpu, from PyTorch's CPU index (or a local wheel folder): the default.
+#   torch-cuda.txt torch 2.13.0 from PyPI, which is the CUDA 13.0 build, with the libraries it adds (the CUDA
+#                  image; `make setup TORCH=cuda`). Both builds gave the same CPU bytes
+#                  (shared/evidence/cross-vendor.md, ledger/).
+#   dev.txt        the `test` extra (pytest, lint, the locker), installed beside runtime.txt.
+#   hub.txt        olah, the local Hub server tests start, in its own venv: its fastapi-utils needs psutil<6,
+#                  and the runtime's psutil stays the version the runtime resolves to.
 # env: TORCH_CPU_WHEELS, a folder or index page holding torch-2.13.0+cpu (default: PyTorch's CPU index).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,13 +18,13 @@ cpu_wheels=${TORCH_CPU_WHEELS:-https://download.pytorch.org/whl/cpu/torch/}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # uv keeps the versions an existing output file pins (the bytes were recorded with them); `--upgrade` moves them
-for lock in runtime cuda dev; do cp "requirements/$lock.txt" "$tmp/$lock.txt" 2>/dev/null || true; done
-cat "$tmp/runtime.txt" "$tmp/cuda.txt" > "$tmp/pypi.txt" 2>/dev/null || true
-# (torch's pin there names no build: not kept, so that the CPU build's local version is taken)
-"${uv[@]}" "$@" pyproject.toml --find-links "$cpu_wheels" --upgrade-package torch -o "$tmp/runtime.txt"
+cat requirements/runtime.txt requirements/torch-cpu.txt > "$tmp/runtime.txt" 2>/dev/null || true
+cat requirements/runtime.txt requirements/torch-cuda.txt > "$tmp/pypi.txt" 2>/dev/null || true
+cp requirements/dev.txt "$tmp/dev.txt" 2>/dev/null || true
+"${uv[@]}" "$@" pyproject.toml --find-links "$cpu_wheels" -o "$tmp/runtime.txt"
 "${uv[@]}" "$@" pyproject.toml -o "$tmp/pypi.txt"
 "${uv[@]}" "$@" pyproject.toml --extra test --constraint "$tmp/runtime.txt" --find-links "$cpu_wheels" -o "$tmp/dev.txt"
 "${uv[@]}" "$@" requirements/hub.in -o requirements/hub.txt
 python3 requirements/compose.py "$tmp/runtime.txt" "$tmp/pypi.txt" "$tmp/dev.txt" requirements
-echo "lock: $(grep -c '==' requirements/runtime.txt) runtime, $(grep -c '==' requirements/cuda.txt) cuda," \
+echo "lock: $(grep -c '==' requirements/runtime.txt) runtime, $(grep -c '==' requirements/torch-cuda.txt) torch-cuda," \
   "$(grep -c '==' requirements/dev.txt) dev, $(grep -c '==' requirements/hub.txt) hub pins"

@@ -32,7 +32,7 @@ def test_base_is_pinned_by_digest_and_nothing_is_pulled_for_the_frontend(dockerf
     assert re.search(r"^USER 1000:1000$", text, re.MULTILINE)
 
 
-LOCKS = ["runtime.txt", "runtime.txt --requirement cuda.txt"]  # the CPU image, the CUDA image
+LOCKS = ["runtime.txt --requirement torch-cpu.txt", "runtime.txt --requirement torch-cuda.txt"]  # CPU, CUDA image
 
 
 def pins(lock: str) -> dict[str, list[str]]:
@@ -54,7 +54,7 @@ def test_each_image_installs_its_locks_hash_checked_from_local_wheels_only(docke
     assert f"--requirement {lock}" in text
 
 
-@pytest.mark.parametrize("lock", ["runtime.txt", "cuda.txt", "dev.txt", "hub.txt"])
+@pytest.mark.parametrize("lock", ["runtime.txt", "torch-cpu.txt", "torch-cuda.txt", "dev.txt", "hub.txt"])
 def test_every_pin_of_every_lock_names_its_files_by_hash(lock: str) -> None:
     found = pins(lock)
     assert found
@@ -64,19 +64,21 @@ def test_every_pin_of_every_lock_names_its_files_by_hash(lock: str) -> None:
 
 def test_the_locks_by_role_add_to_the_runtime_and_never_repin_it() -> None:
     runtime = pins("runtime.txt")
-    for lock in ("cuda.txt", "dev.txt"):
+    for lock in ("torch-cpu.txt", "torch-cuda.txt", "dev.txt"):
         assert not set(pins(lock)) & set(runtime), f"{lock} pins again what runtime.txt pins"
-    assert {"triton", "nvidia-cudnn-cu13"} <= set(pins("cuda.txt"))
-    assert not {"olah", "fastapi-utils", "pytest", "ruff"} & set(runtime)  # the image carries the runtime only
+    assert {"triton", "nvidia-cudnn-cu13"} <= set(pins("torch-cuda.txt"))
+    assert not {"torch", "olah", "fastapi-utils", "pytest", "ruff"} & set(runtime)  # images carry the runtime only
     assert int(runtime["psutil"][0].split("==")[1].split(".")[0]) >= 7  # not held back by the Hub server's pin
 
 
-def test_the_torch_pin_admits_the_cpu_build_and_pypis_cuda_build_only() -> None:
-    """One pin without a local tag, so pip takes whichever build its indexes offer (the CPU build where it
-    finds one, else PyPI's CUDA build) and refuses any file whose hash is not listed."""
-    torch = pins("runtime.txt")["torch"]
-    assert torch[0].rstrip(" \\") == "torch==2.13.0"
-    assert len(torch) - 1 >= 2
+def test_each_build_of_torch_is_one_hash_pinned_lock() -> None:
+    """The CPU build under its local tag with its one wheel; PyPI's build (CUDA 13.0) with its files' hashes.
+    pip prefers a file whose hash its index announces, so one pin holding both would take PyPI's build
+    wherever PyPI answers: the set-up picks a lock instead (`make setup TORCH=cpu|cuda`)."""
+    cpu, cuda = pins("torch-cpu.txt")["torch"], pins("torch-cuda.txt")["torch"]
+    assert cpu[0].rstrip(" \\") == "torch==2.13.0+cpu" and len(cpu) == 2
+    assert cuda[0].rstrip(" \\") == "torch==2.13.0" and len(cuda) > 2
+    assert "TORCH ?= cpu" in (REPO / "Makefile").read_text()
 
 
 def test_the_cuda_build_refuses_a_torch_without_cuda() -> None:
