@@ -29,7 +29,7 @@ from transformers import (
 
 from sentibench.core.levers import trainer_arguments
 from sentibench.core.params import load_params
-from sentibench.stages.trainer import build_trainer
+from sentibench.training.trainer import build_trainer
 
 params_file = Path(sys.argv[1] if len(sys.argv) > 1 else "params.yaml")
 params = yaml.safe_load(params_file.read_text(encoding="utf-8"))

@@ -84,6 +84,15 @@ def test_stage_deps_cover_the_code_it_imports(pipeline, name, stage):
     assert not extra, f"{pipeline.relative_to(REPO)}: stage {name} lists deps it never imports: {extra}"
 
 
+@pytest.mark.parametrize(("stage", "run"), [("train", "finetune"), ("pretrain", "pretraining")])
+def test_a_training_stage_hands_its_params_to_the_training_room_once(stage, run):
+    """The stage reads params, makes one call into sentibench.training, and writes what it returns: the run
+    module is the only door into the training machinery, so a walk of `params` never climbs back up to it."""
+    stage_file = module_file(f"sentibench.stages.{stage}")
+    doors = {m for m in imported_modules(stage_file, stage) if m.startswith("sentibench.training")}
+    assert doors == {f"sentibench.training.{run}"}
+
+
 def test_the_committed_locks_hold_the_code_and_params_as_committed():
     """Every dvc.lock hashes each tracked source file and params section its stages depend on as they are now.
     A stage edited without a rerun or `dvc commit` leaves a stale hash, and a fresh clone's `dvc repro` would

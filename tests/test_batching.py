@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sentibench.stages.batching import BucketSampler, bucketed_order
+from sentibench.training.batching import BucketSampler, bucketed_order
 
 
 def padding_efficiency(lengths, order, batch_size):

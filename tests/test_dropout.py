@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, BertConfig
 
-from sentibench.stages.dropout import drop_threshold, keep_scale, use_pcg64_dropout
+from sentibench.training.dropout import drop_threshold, keep_scale, use_pcg64_dropout
 
 # keep_scale((4, 1000), 0.1, seed=7): its bytes on xeon2 (Intel, AVX-512) and on any x86-64 CPU, since PCG64 and
 # the comparison are integer arithmetic; a change here changes every trained weight.

@@ -14,8 +14,8 @@ from conftest import REPO
 from sentibench.core.contract import load_saved
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.params import EvaluateParams
+from sentibench.scoring.metrics import classification_scores, compute_accuracy
 from sentibench.stages import evaluation
-from sentibench.stages.scoring import classification_scores, compute_accuracy
 
 
 def test_seed_compute_metrics_example():
@@ -32,7 +32,7 @@ def test_scoring_writes_nothing_into_the_users_home(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "XDG_"))}
     env.update(HOME=str(home), PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     code = (
-        "import numpy as np; from sentibench.stages.scoring import classification_scores; "
+        "import numpy as np; from sentibench.scoring.metrics import classification_scores; "
         "print(classification_scores(np.array([0, 1, 1]), np.array([0, 1, 0]))['accuracy'])"
     )
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
@@ -118,7 +118,7 @@ def test_outputs_change_together_or_not_at_all(tiny_run, tmp_path, capsys):
 
 
 def test_the_reference_keeps_the_most_frequent_ngrams_and_breaks_ties_by_the_ngram():
-    from sentibench.stages.reference import frequent_ngrams
+    from sentibench.scoring.reference import frequent_ngrams
 
     texts = ["ba", "ab", "c"]  # a and b twice, c once; 2-grams ab and ba once each
     assert frequent_ngrams(texts, 1, 2) == ["a", "b"]

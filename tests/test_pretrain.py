@@ -10,23 +10,24 @@ from conftest import write_params
 from sentibench.core.contract import SKIPPED_NOTE
 from sentibench.core.params import load_params
 from sentibench.stages import pretrain as stage
+from sentibench.training import pretraining
 
 
 def test_peoples_daily_is_plain_text_and_never_the_review_splits():
-    texts = stage.peoples_daily_texts()
+    texts = pretraining.peoples_daily_texts()
     assert len(texts) > 19000
     assert texts[0] == "迈向充满希望的新世纪——一九九八年新年讲话（附图片１张）"
     assert not any("/" in t for t in texts[:100])
 
 
 def test_long_texts_are_cut_into_framed_sequences():
-    assert stage.chunked(list(range(5)), 2, 101, 102) == [[101, 0, 1, 102], [101, 2, 3, 102], [101, 4, 102]]
+    assert pretraining.chunked(list(range(5)), 2, 101, 102) == [[101, 0, 1, 102], [101, 2, 3, 102], [101, 4, 102]]
 
 
 def test_loss_only_at_masked_positions_equals_the_full_mlm_loss():
     config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
     torch.manual_seed(0)
-    ours = stage.masked_lm(config).eval()
+    ours = pretraining.masked_lm(config).eval()
     full = BertForMaskedLM(config).eval()
     full.load_state_dict(ours.state_dict(), strict=False)
     ids = torch.randint(5, 50, (2, 7))
@@ -74,7 +75,7 @@ def test_interrupted_pretraining_ends_identical(tiny_run, tmp_path, interrupt):
 
     def run(name, callbacks=()):
         out = tmp_path / name
-        return stage.pretrain(params, tokenized, out / "ckpt", out / "model", out / "live", callbacks)
+        return pretraining.pretrain(params, tokenized, out / "ckpt", out / "model", out / "live", callbacks)
 
     full, _ = run("full")
     with pytest.raises(KeyboardInterrupt):
@@ -106,8 +107,8 @@ def _stage_args(root, params):
 def test_a_finished_pretraining_reruns_instead_of_reloading(tiny_run, tmp_path):
     params = load_params(write_params(tmp_path / "params.yaml"))
     tokenized, out = tiny_run / "tokenized", tmp_path / "run"
-    first, steps = stage.pretrain(params, tokenized, out / "ckpt", out / "model", out / "live"), _Steps()
-    again = stage.pretrain(params, tokenized, out / "ckpt", out / "model", out / "live", [steps])
+    first, steps = pretraining.pretrain(params, tokenized, out / "ckpt", out / "model", out / "live"), _Steps()
+    again = pretraining.pretrain(params, tokenized, out / "ckpt", out / "model", out / "live", [steps])
     assert steps.steps == 12  # not the final checkpoint reloaded in 0 s
     assert again[0] == first[0] and again[1]["resumed_from_step"] == 0 and again[1]["pretrain_runtime_s"] > 0
 
@@ -119,13 +120,13 @@ def test_an_interrupted_pretraining_resumes_only_with_the_same_runtime_and_code(
     params = load_params(write_params(tmp_path / "params.yaml"))
     tokenized, out = tiny_run / "tokenized", tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        stage.pretrain(params, tokenized, out / "ckpt", out / "model", out / "live", [_Interrupt()])
+        pretraining.pretrain(params, tokenized, out / "ckpt", out / "model", out / "live", [_Interrupt()])
     if change == "runtime":
         params = load_params(write_params(tmp_path / "params.yaml", {"runtime": {"threads": 1}}))
     else:
-        monkeypatch.setattr("sentibench.stages.checkpoints.code_digest", lambda stage: "other code")
+        monkeypatch.setattr("sentibench.training.checkpoints.code_digest", lambda stage: "other code")
     steps = _Steps()
-    _, timing = stage.pretrain(params, tokenized, out / "ckpt", out / "model", out / "live", [steps])
+    _, timing = pretraining.pretrain(params, tokenized, out / "ckpt", out / "model", out / "live", [steps])
     assert steps.steps == 12 and timing["resumed_from_step"] == 0
 
 

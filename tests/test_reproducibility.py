@@ -21,8 +21,7 @@ from sentibench.core.environment import environment
 from sentibench.core.errors import UserError
 from sentibench.core.params import RuntimeParams, load_params
 from sentibench.core.runtime import EMULATOR, PORTABLE_ENV, apply_runtime, unpinned_environment
-from sentibench.stages import checkpoints
-from sentibench.stages import train as train_stage
+from sentibench.training import checkpoints, finetune
 
 QUALITY_FILES = (
     "data.json",
@@ -38,7 +37,7 @@ KILL_SCRIPT = textwrap.dedent(
     import os, signal, sys
     from pathlib import Path
     from transformers import TrainerCallback
-    from sentibench.stages import train
+    from sentibench.training import finetune
     from sentibench.core.params import load_params
     from sentibench.core.runtime import apply_runtime
 
@@ -49,7 +48,7 @@ KILL_SCRIPT = textwrap.dedent(
 
     params = load_params(sys.argv[1])
     apply_runtime(params.runtime)
-    train.train(params, *map(Path, sys.argv[2:6]), extra_callbacks=[KillAt()])
+    finetune.finetune(params, *map(Path, sys.argv[2:6]), extra_callbacks=[KillAt()])
     """
 )
 
@@ -78,7 +77,7 @@ def two_epoch_runs(tiny_run, tmp_path_factory):
     params = load_params(params_file)
     tokenized = tiny_run / "tokenized"
     full = root / "full"
-    full_metrics, _ = train_stage.train(params, tokenized, full / "checkpoints", full / "model", full / "dvclive")
+    full_metrics, _ = finetune.finetune(params, tokenized, full / "checkpoints", full / "model", full / "dvclive")
     (full / "train.json").write_text(json.dumps(full_metrics))
     assert full_metrics["eval_accuracy"] >= 0.7 > full_metrics["baseline_eval_accuracy"]  # resumes a model that learns
     killed = root / "killed"
@@ -96,7 +95,7 @@ def two_epoch_runs(tiny_run, tmp_path_factory):
 
 
 def _resume_and_compare(params, tokenized, full, run, expected_step):
-    metrics, timing = train_stage.train(params, tokenized, run / "checkpoints", run / "model", run / "dvclive")
+    metrics, timing = finetune.finetune(params, tokenized, run / "checkpoints", run / "model", run / "dvclive")
     assert timing["resumed_from_step"] == expected_step
     files = ["model/model.safetensors", *(p.relative_to(full).as_posix() for p in (full / "dvclive").rglob("*.tsv"))]
     assert _differences(full, run, files) == []
@@ -311,7 +310,7 @@ def test_killed_during_the_final_save_resumes_to_identical_outputs(tiny_run, tmp
 
     def run(name):
         out = tmp_path / name
-        return train_stage.train(params, tokenized, out / "ckpt", out / "model", out / "dvclive")
+        return finetune.finetune(params, tokenized, out / "ckpt", out / "model", out / "dvclive")
 
     full, _ = run("full")
 
@@ -319,7 +318,7 @@ def test_killed_during_the_final_save_resumes_to_identical_outputs(tiny_run, tmp
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(train_stage, "save", killed_while_saving)
+        patch.setattr(finetune, "save", killed_while_saving)
         with pytest.raises(KeyboardInterrupt):
             run("killed")
     metrics, timing = run("killed")

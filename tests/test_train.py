@@ -11,10 +11,9 @@ from conftest import write_params
 from sentibench.core.contract import COMPLETE_MARKER
 from sentibench.core.errors import UserError
 from sentibench.core.params import load_params
-from sentibench.stages import checkpoints
-from sentibench.stages import train as train_stage
-from sentibench.stages.curves import mean_logged_loss
-from sentibench.stages.measures import steps_to_target
+from sentibench.training import checkpoints, finetune
+from sentibench.training.curves import mean_logged_loss
+from sentibench.training.measures import steps_to_target
 
 ORIGINAL_CUBLAS_WORKSPACE = os.environ.get("CUBLAS_WORKSPACE_CONFIG")  # read at collection, before any run
 
@@ -163,12 +162,12 @@ def test_interrupted_run_resumes_from_its_newest_checkpoint(tiny_run, tmp_path, 
     params = load_params(write_params(tmp_path / "params.yaml"))
     outputs = [tiny_run / "tokenized", tmp_path / "ckpt", tmp_path / "model", tmp_path / "dvclive"]
     with monkeypatch.context() as patch:
-        patch.setattr(train_stage, "dvclive_callback", lambda *args, **kwargs: _Interrupt())
+        patch.setattr(finetune, "dvclive_callback", lambda *args, **kwargs: _Interrupt())
         with pytest.raises(KeyboardInterrupt):
-            train_stage.train(params, *outputs)
+            finetune.finetune(params, *outputs)
     assert checkpoints.newest_checkpoint(tmp_path / "ckpt").name == "checkpoint-10"
     assert not (tmp_path / "model").exists()
-    metrics, timing = train_stage.train(params, *outputs)
+    metrics, timing = finetune.finetune(params, *outputs)
     assert timing["resumed_from_step"] == 10
     assert metrics["global_step"] == 76
     uninterrupted = json.loads((tiny_run / "train.json").read_text())
@@ -198,7 +197,7 @@ def test_the_optimizer_portable_bytes_rely_on_is_pinned(tmp_path):
     """The fused AdamW, whatever a Transformers version defaults to: the for-loop one calls a float32 sqrt
     that is 1 ULP off on some CPUs, and portable bytes would then hang on which CPU ran."""
     from sentibench.core.params import Params
-    from sentibench.stages.trainer import training_arguments
+    from sentibench.training.trainer import training_arguments
 
     assert training_arguments(Params(), tmp_path).optim == "adamw_torch_fused"
 
@@ -213,7 +212,7 @@ def test_how_often_a_run_looks_does_not_change_what_it_learns(tiny_run, tmp_path
     for name, cadence in cadences.items():
         params = load_params(write_params(tmp_path / f"{name}.yaml", {"train": cadence}))
         out = tmp_path / name
-        metrics, _ = train_stage.train(params, tiny_run / "tokenized", out / "ckpt", out / "model", out / "dvclive")
+        metrics, _ = finetune.finetune(params, tiny_run / "tokenized", out / "ckpt", out / "model", out / "dvclive")
         weights[name] = (out / "model" / "model.safetensors").read_bytes()
         assert metrics["global_step"] == 76
     assert weights["often"] == weights["rarely"]
@@ -242,22 +241,22 @@ def test_a_typo_in_the_model_config_keeps_the_saved_progress(tiny_run, tmp_path)
     (tmp_path / "ckpt" / checkpoints.RUN_FILE).write_text(json.dumps({"fingerprint": "of an earlier run"}))
     params = load_params(write_params(tmp_path / "p.yaml", {"model": {"config": {"hidden_size": 100}}}))
     with pytest.raises(UserError, match="must be a multiple of"):
-        train_stage.train(params, tiny_run / "tokenized", tmp_path / "ckpt", tmp_path / "m", tmp_path / "d")
+        finetune.finetune(params, tiny_run / "tokenized", tmp_path / "ckpt", tmp_path / "m", tmp_path / "d")
     assert (tmp_path / "ckpt" / "checkpoint-10").is_dir()
     assert json.loads((tmp_path / "ckpt" / checkpoints.RUN_FILE).read_text()) == {"fingerprint": "of an earlier run"}
 
 
 def test_evaluation_share_counts_only_the_evaluations_this_process_ran():
     history = [{"eval_runtime": 5.0, "step": 0}, {"eval_runtime": 4.0, "step": 10}, {"eval_runtime": 2.0, "step": 20}]
-    assert train_stage.evaluation_share(history, 10.0, 0) == {"evaluation_seconds": 6.0, "evaluation_share": 0.6}
-    resumed = train_stage.evaluation_share(history, 4.0, 10)  # steps 0-10 ran before the kill
+    assert finetune.evaluation_share(history, 10.0, 0) == {"evaluation_seconds": 6.0, "evaluation_share": 0.6}
+    resumed = finetune.evaluation_share(history, 4.0, 10)  # steps 0-10 ran before the kill
     assert resumed == {"evaluation_seconds": 2.0, "evaluation_share": 0.5}
 
 
 def test_token_counts_are_exact_and_count_only_this_process(tmp_path):
     import torch
 
-    from sentibench.stages.measures import PADDING_FILE, padding_counter
+    from sentibench.training.measures import PADDING_FILE, padding_counter
 
     (tmp_path / PADDING_FILE).write_text(json.dumps({"real": 100, "padded": 200}))  # before a resume
     model = torch.nn.Linear(2, 2).train()

@@ -12,8 +12,8 @@ from sentibench.core.contract import TOKENIZER, VOCAB_MAP, load_data_tokenizer
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.modeling import load_tokenizer
 from sentibench.core.params import ModelParams
+from sentibench.corpus.vocabulary import compact_tokenizer
 from sentibench.stages import preprocess
-from sentibench.stages.vocabulary import compact_tokenizer
 
 TRAIN = ["这家酒店的服务很好", "房间太小了, 不过 WiFi 很快", "早餐一般"]
 UNSEEN = "鳄鱼"

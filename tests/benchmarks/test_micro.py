@@ -13,7 +13,7 @@ from conftest import TINY_PARAMS, TOKENIZER_DIR
 from sentibench.core.modeling import architecture_config, load_tokenizer
 from sentibench.core.padding import padding_collator
 from sentibench.core.params import ModelParams
-from sentibench.stages.sources import load_embedded
+from sentibench.corpus.sources import load_embedded
 
 SHAPES = {
     "tiny": TINY_PARAMS["model"]["config"],

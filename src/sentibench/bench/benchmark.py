@@ -17,7 +17,6 @@ shows what portability costs. It is never replayed from DVC's run-cache.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import resource
@@ -36,7 +35,6 @@ from sentibench.core.contract import (
     ENCODED_FIELDS,
     INFERENCE_CURVE,
     MODEL_DIR,
-    PARAMS,
     SPEED,
     THROUGHPUT,
     TOKENIZED,
@@ -48,9 +46,10 @@ from sentibench.core.environment import environment
 from sentibench.core.errors import run_cli
 from sentibench.core.levers import lever_values
 from sentibench.core.padding import padding_collator
-from sentibench.core.params import BenchmarkParams, Params, load_params
+from sentibench.core.params import BenchmarkParams, Params
 from sentibench.core.runtime import apply_runtime
-from sentibench.stages.trainer import build_trainer, training_arguments
+from sentibench.core.stagecli import stage_command
+from sentibench.training.trainer import build_trainer, training_arguments
 
 
 def step_timer(clock: Clock) -> Any:
@@ -298,16 +297,15 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=PARAMS)
-    parser.add_argument("--tokenized", type=Path, default=TOKENIZED)
-    parser.add_argument("--model-dir", type=Path, default=MODEL_DIR)
-    parser.add_argument("--metrics", type=Path, default=THROUGHPUT)
-    parser.add_argument("--curve", type=Path, default=INFERENCE_CURVE)
-    parser.add_argument("--env", type=Path, default=BENCHMARK_ENV)
-    parser.add_argument("--speed", type=Path, default=SPEED)
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
+    paths = {
+        "--tokenized": TOKENIZED,
+        "--model-dir": MODEL_DIR,
+        "--metrics": THROUGHPUT,
+        "--curve": INFERENCE_CURVE,
+        "--env": BENCHMARK_ENV,
+        "--speed": SPEED,
+    }
+    params, args = stage_command(__doc__, argv, paths, lambda a: (a.metrics, a.curve, a.env, a.speed))
     params = dataclasses.replace(
         params, runtime=dataclasses.replace(params.runtime, deterministic=False, portable=False)
     )

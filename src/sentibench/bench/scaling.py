@@ -27,7 +27,7 @@ from sentibench.core.errors import UserError, run_cli
 from sentibench.core.params import Params, load_params
 from sentibench.core.runtime import apply_runtime
 from sentibench.core.tables import render_table
-from sentibench.stages.preprocess import apply_length_policy
+from sentibench.corpus.lengths import apply_length_policy
 
 ROWS = (2000, 4000, 8000, None)  # None: every training row
 MAX_TOKENS = (64, 128, 256, 512)

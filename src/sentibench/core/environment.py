@@ -96,7 +96,8 @@ def torch_wheel() -> dict[str, Any]:
     """Which wheel of torch is installed: its local tag (`cpu`, `cu130`; none for PyPI's build), its platform
     tag, the SHA-256 of the wheel file where the installer recorded one (a direct URL or a local file), and
     the SHA-256 of its RECORD, which lists a hash of every file the wheel installed, so it names the build
-    even where the wheel's own hash was not kept. requirements/runtime.txt lists the wheels it admits."""
+    even where the wheel's own hash was not kept. requirements/torch-cpu.txt and torch-cuda.txt list the wheels
+    admitted."""
     import hashlib
     import importlib.metadata
     import json

@@ -35,7 +35,7 @@ def _bert_from_config(params: Params) -> bool:
 
 
 LEVERS = (
-    Lever(  # `bucketed` is applied by stages/trainer.py's sampler; the Trainer itself then samples at random
+    Lever(  # `bucketed` is applied by training/trainer.py's sampler; the Trainer itself then samples at random
         "train.sampler",
         ("random", "bucketed", "group_by_length"),
         lambda sampler: {"train_sampling_strategy": "group_by_length" if sampler == "group_by_length" else "random"},
@@ -49,7 +49,7 @@ LEVERS = (
     # materialising the probabilities. BERT's own default for both is 0.1.
     Lever("model.config.attention_probs_dropout_prob", (0.1, 0.0), lambda _: {}, applies=_bert_from_config, unset=0.1),
     Lever("model.config.hidden_dropout_prob", (0.1, 0.0), lambda _: {}, applies=_bert_from_config, unset=0.1),
-    # The same dropout with masks from numpy's PCG64 (stages/dropout.py): other masks, the same distribution.
+    # The same dropout with masks from numpy's PCG64 (training/dropout.py): other masks, the same distribution.
     Lever("train.dropout_masks", ("torch", "pcg64"), lambda _: {}),
 )
 

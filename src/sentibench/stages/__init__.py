@@ -1,1 +1,1 @@
-"""The pipeline's stages (one module each, run by dvc.yaml) and the helpers only stages use."""
+"""The pipeline's stage entry points, one module each, run by dvc.yaml: read params, call, write."""

@@ -7,7 +7,6 @@ exactly once, in file order, so the per-row predictions line up with the test sp
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,11 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from sentibench.core.atomic import check_writable, write_csv, write_json
+from sentibench.core.atomic import write_csv, write_json
 from sentibench.core.contract import (
     ENCODED_FIELDS,
     EVAL_METRICS,
-    PARAMS,
     PREDICTIONS,
     TOKENIZED,
     TRAINED,
@@ -28,10 +26,11 @@ from sentibench.core.contract import (
 )
 from sentibench.core.errors import run_cli
 from sentibench.core.padding import pad_columns
-from sentibench.core.params import EvaluateParams, load_params
+from sentibench.core.params import EvaluateParams
 from sentibench.core.runtime import apply_runtime
-from sentibench.stages.reference import fit_reference
-from sentibench.stages.scoring import classification_scores
+from sentibench.core.stagecli import stage_command
+from sentibench.scoring.metrics import classification_scores
+from sentibench.scoring.reference import fit_reference
 
 
 def predict_logits(model: Any, tokenizer: Any, dataset: Any, batch_size: int) -> np.ndarray:
@@ -101,15 +100,8 @@ def evaluate_model(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=PARAMS)
-    parser.add_argument("--model-dir", type=Path, default=TRAINED)
-    parser.add_argument("--tokenized", type=Path, default=TOKENIZED)
-    parser.add_argument("--metrics", type=Path, default=EVAL_METRICS)
-    parser.add_argument("--predictions", type=Path, default=PREDICTIONS)
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    check_writable(args.predictions, args.metrics)
+    paths = {"--model-dir": TRAINED, "--tokenized": TOKENIZED, "--metrics": EVAL_METRICS, "--predictions": PREDICTIONS}
+    params, args = stage_command(__doc__, argv, paths, lambda a: (a.predictions, a.metrics))
     apply_runtime(params.runtime)
     print(f"evaluate: scoring {args.model_dir} and the TF-IDF reference on the test split", flush=True)
     report, records = evaluate_model(args.model_dir, args.tokenized, params.evaluate)

@@ -11,7 +11,6 @@ differ between two checkouts of the same code, so it is not among the byte-compa
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import shutil
@@ -22,13 +21,12 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from sentibench.core.atomic import atomic_dir, check_writable, write_json
+from sentibench.core.atomic import atomic_dir, write_json
 from sentibench.core.contract import (
     DATA_METRICS,
     EVAL_METRICS,
     MODEL_DIR,
     MODEL_INFO,
-    PARAMS,
     PRETRAIN_METRICS,
     SUMMARY,
     TRAIN_METRICS,
@@ -36,7 +34,8 @@ from sentibench.core.contract import (
 )
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.git import git
-from sentibench.core.params import Params, as_dict, load_params
+from sentibench.core.params import Params, as_dict
+from sentibench.core.stagecli import stage_command
 
 CARD_SECTIONS = ("data", "model", "preprocess", "pretrain", "train")
 # What the card and the summary read from each metrics file (dotted paths into its JSON).
@@ -168,15 +167,8 @@ def package(params: Params, trained: Path, out: Path, metrics: dict[str, dict[st
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=PARAMS)
-    parser.add_argument("--trained", type=Path, default=TRAINED)
-    parser.add_argument("--out", type=Path, default=MODEL_DIR)
-    parser.add_argument("--metrics-dir", type=Path, default=EVAL_METRICS.parent)
-    parser.add_argument("--summary", type=Path, default=SUMMARY)
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    check_writable(args.out, args.summary)
+    paths = {"--trained": TRAINED, "--out": MODEL_DIR, "--metrics-dir": EVAL_METRICS.parent, "--summary": SUMMARY}
+    params, args = stage_command(__doc__, argv, paths, lambda a: (a.out, a.summary))
     sources = {"eval": EVAL_METRICS, "train": TRAIN_METRICS, "data": DATA_METRICS, "pretrain": PRETRAIN_METRICS}
     files = {name: args.metrics_dir / path.name for name, path in sources.items()}
     metrics = {name: read_json(path) for name, path in files.items()}

@@ -8,7 +8,6 @@ ChnSentiCorp leaks ~28% of its test texts into train); sample with the pinned se
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -23,11 +22,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sentibench.core.atomic import atomic_dir, check_writable, write_json
-from sentibench.core.contract import DATA_METRICS, PARAMS, PREPARED, RAW_DATA, SPLITS
+from sentibench.core.atomic import atomic_dir, write_json
+from sentibench.core.contract import DATA_METRICS, PREPARED, RAW_DATA, SPLITS
 from sentibench.core.errors import UserError, run_cli
-from sentibench.core.params import DataParams, load_params
-from sentibench.stages.sources import load_source
+from sentibench.core.params import DataParams
+from sentibench.core.stagecli import stage_command
+from sentibench.corpus.sources import load_source
 
 
 def check_label_set(frames: dict[str, pd.DataFrame], names: list[str] | None, expected: int | None) -> None:
@@ -256,14 +256,10 @@ def check_tracked(params: DataParams, raw_data: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=PARAMS)
-    parser.add_argument("--out", type=Path, default=PREPARED)
-    parser.add_argument("--metrics", type=Path, default=DATA_METRICS)
-    parser.add_argument("--raw-data", type=Path, default=RAW_DATA, help="where files/disk sources must live")
-    args = parser.parse_args(argv)
-    params = load_params(args.params).data
-    check_writable(args.out, args.metrics)
+    raw_data = (RAW_DATA, "where files/disk sources must live")
+    paths = {"--out": PREPARED, "--metrics": DATA_METRICS, "--raw-data": raw_data}
+    loaded, args = stage_command(__doc__, argv, paths, lambda a: (a.out, a.metrics))
+    params = loaded.data
     check_tracked(params, args.raw_data)
     print(f"prepare: loading the {params.source} source", flush=True)
     frames, report = prepare(params)

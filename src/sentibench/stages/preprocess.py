@@ -5,12 +5,11 @@
 [CLS] and [SEP] and cuts input_ids, token_type_ids and attention_mask at the same positions.
 
 The tokenizer used is saved beside the data (`data/tokenized/tokenizer`): later stages load that one,
-so that with `vocabulary: compact` (stages/vocabulary.py) the model and its packaged tokenizer agree.
+so that with `vocabulary: compact` (corpus/vocabulary.py) the model and its packaged tokenizer agree.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,10 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sentibench.core.atomic import atomic_dir, check_writable, write_json
+from sentibench.core.atomic import atomic_dir, write_json
 from sentibench.core.contract import (
     ENCODED_FIELDS,
-    PARAMS,
     PREPARED,
     PREPROCESS_METRICS,
     SPLITS,
@@ -32,40 +30,9 @@ from sentibench.core.contract import (
     read_label_names,
 )
 from sentibench.core.errors import UserError, run_cli
-from sentibench.core.params import Params, load_params
-
-
-def _keep_positions(length: int, max_tokens: int, policy: str) -> list[int]:
-    """Positions to keep: the first ([CLS]) and last ([SEP]) always, and a window of the body."""
-    body = max_tokens - 2
-    inner = range(1, length - 1)
-    window = inner[:body] if policy == "truncate_tail" else inner[len(inner) - body :]
-    return [0, *window, length - 1]
-
-
-def apply_length_policy(
-    encoded: dict[str, list[list[int]]], max_tokens: int, policy: str
-) -> tuple[dict[str, list[list[int]]], list[bool], int]:
-    """Return the encodings after the policy, a keep-mask over rows, and how many were truncated."""
-    out: dict[str, list[list[int]]] = {key: [] for key in encoded}
-    keep: list[bool] = []
-    truncated = 0
-    for row in range(len(encoded["input_ids"])):
-        length = len(encoded["input_ids"][row])
-        if length <= max_tokens:
-            keep.append(True)
-            for key in encoded:
-                out[key].append(encoded[key][row])
-        elif policy == "drop":
-            keep.append(False)
-        else:
-            keep.append(True)
-            truncated += 1
-            positions = _keep_positions(length, max_tokens, policy)
-            for key in encoded:
-                values = encoded[key][row]
-                out[key].append([values[i] for i in positions])
-    return out, keep, truncated
+from sentibench.core.params import Params
+from sentibench.core.stagecli import stage_command
+from sentibench.corpus.lengths import apply_length_policy
 
 
 def length_stats(lengths: Sequence[int]) -> dict[str, float]:
@@ -132,7 +99,7 @@ def preprocess(prepared_dir: Path, tokenizer: Any, max_tokens: int, policy: str)
 def choose_tokenizer(params: Params, prepared_dir: Path) -> tuple[Any, list[int] | None]:
     """The tokenizer to encode with: the configured one, or its compact form and the source id of each id."""
     from sentibench.core.modeling import load_tokenizer
-    from sentibench.stages.vocabulary import compact_tokenizer
+    from sentibench.corpus.vocabulary import compact_tokenizer
 
     compact = params.preprocess.vocabulary == "compact"
     if compact and params.model.source != "config":
@@ -152,16 +119,10 @@ def choose_tokenizer(params: Params, prepared_dir: Path) -> tuple[Any, list[int]
 
 def main(argv: Sequence[str] | None = None) -> None:
     from sentibench.core.modeling import position_limit, save_tokenizer
-    from sentibench.stages.vocabulary import vocabulary_map
+    from sentibench.corpus.vocabulary import vocabulary_map
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=PARAMS)
-    parser.add_argument("--prepared", type=Path, default=PREPARED)
-    parser.add_argument("--out", type=Path, default=TOKENIZED)
-    parser.add_argument("--metrics", type=Path, default=PREPROCESS_METRICS)
-    args = parser.parse_args(argv)
-    params = load_params(args.params)
-    check_writable(args.out, args.metrics)
+    paths = {"--prepared": PREPARED, "--out": TOKENIZED, "--metrics": PREPROCESS_METRICS}
+    params, args = stage_command(__doc__, argv, paths, lambda a: (a.out, a.metrics))
     limit = position_limit(params.model)
     if limit is not None and params.preprocess.max_tokens > limit:
         raise UserError(

@@ -28,7 +28,7 @@ from sentibench.core.padding import pad_columns
 from sentibench.core.params import PreprocessParams
 from sentibench.core.tables import render_table
 from sentibench.core.textfiles import decode_utf8, read_jsonl, read_utf8
-from sentibench.stages.preprocess import apply_length_policy
+from sentibench.corpus.lengths import apply_length_policy
 
 TOO_LONG_POLICIES = get_args(get_type_hints(PreprocessParams)["too_long"])
 

@@ -29,7 +29,7 @@ def dataset_digest(path: Path) -> str:
     return files_digest(path, "*")
 
 
-# The dvc.yaml of the checkout this code runs from (src/sentibench/stages/ is three folders below it), not of the
+# The dvc.yaml of the checkout this code runs from (src/sentibench/training/ is three folders below it), not of the
 # current directory: a run resumed from another directory is the same run.
 PIPELINE = Path(__file__).resolve().parents[3] / "dvc.yaml"
 

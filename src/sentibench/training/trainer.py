@@ -19,8 +19,8 @@ from typing import Any
 from sentibench.core.levers import trainer_arguments
 from sentibench.core.params import Params
 from sentibench.core.runtime import slow_lever_notes
-from sentibench.stages.batching import BucketSampler
-from sentibench.stages.dropout import use_pcg64_dropout
+from sentibench.training.batching import BucketSampler
+from sentibench.training.dropout import use_pcg64_dropout
 
 
 def training_arguments(params: Params, output_dir: Path, **overrides: Any) -> Any:
