@@ -40,7 +40,8 @@ def main(cpu_lock: str, pypi_lock: str, dev_lock: str, folder: str) -> None:
     write(out / "torch-cpu.txt", "torch's CPU build (PyTorch's CPU index).", {"torch": cpu["torch"]})
     cuda = {name: lines for name, lines in pypi.items() if name not in runtime}
     write(out / "torch-cuda.txt", "torch's CUDA 13.0 build (PyPI) and the libraries it adds.", cuda)
-    write(out / "dev.txt", "Tests, lint and the locker, beside runtime.txt.", {n: v for n, v in dev.items() if n not in cpu})
+    tools = {name: lines for name, lines in dev.items() if name not in cpu}
+    write(out / "dev.txt", "Tests, lint and the locker, beside runtime.txt.", tools)
 
 
 if __name__ == "__main__":
