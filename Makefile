@@ -14,10 +14,12 @@ TORCH ?= cpu
 TORCH_INDEX_cpu := --extra-index-url https://download.pytorch.org/whl/cpu
 
 .PHONY: setup setup-dev repro test lint lock
-setup: $(VENV)/.runtime
+setup: $(VENV)/.runtime-$(TORCH)
 setup-dev: $(VENV)/.dev $(HUB_VENV)/.installed
 
-$(VENV)/.runtime: requirements/runtime.txt requirements/torch-$(TORCH).txt pyproject.toml
+# (one stamp per build: switching TORCH reinstalls torch, and switching back does too)
+$(VENV)/.runtime-$(TORCH): requirements/runtime.txt requirements/torch-$(TORCH).txt pyproject.toml
+	rm -f $(VENV)/.runtime-*
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python $(INSTALL) $(TORCH_INDEX_$(TORCH)) --requirement requirements/torch-$(TORCH).txt
@@ -25,7 +27,7 @@ $(VENV)/.runtime: requirements/runtime.txt requirements/torch-$(TORCH).txt pypro
 	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime requirements/dev.txt
+$(VENV)/.dev: $(VENV)/.runtime-$(TORCH) requirements/dev.txt
 	$(BIN)/python $(INSTALL) --requirement requirements/dev.txt
 	touch $@
 
