@@ -54,10 +54,17 @@ def train_two(tiny_run, root, kill_at=None):
     return run_bounded(command, env)
 
 
-def test_two_gloo_processes_split_the_data_and_match_one_process(tiny_run, tmp_path):
-    done = train_two(tiny_run, tmp_path)
+@pytest.fixture(scope="module")
+def whole(tiny_run, tmp_path_factory):
+    """A DDP run never interrupted: its outputs' folder, and the finished process."""
+    root = tmp_path_factory.mktemp("whole")
+    return root, train_two(tiny_run, root)
+
+
+def test_two_gloo_processes_split_the_data_and_match_one_process(tiny_run, whole):
+    root, done = whole
     assert done.returncode == 0, done.stderr[-3000:]
-    metrics = json.loads((tmp_path / "train.json").read_text())
+    metrics = json.loads((root / "train.json").read_text())
     single = json.loads((tiny_run / "train.json").read_text())
     shards = metrics["distributed"]
     assert shards["processes"] == 2
@@ -68,23 +75,22 @@ def test_two_gloo_processes_split_the_data_and_match_one_process(tiny_run, tmp_p
     assert metrics["global_step"] == single["global_step"] == 76  # 2 x 8 rows a step, as one process's 16
     assert metrics["eval_accuracy"] >= 0.7 > metrics["baseline_eval_accuracy"]  # both learned
     assert abs(metrics["eval_accuracy"] - single["eval_accuracy"]) <= 0.1
-    assert (tmp_path / "model" / "model.safetensors").is_file()
+    assert (root / "model" / "model.safetensors").is_file()
     assert done.stdout.count("train: accuracy") == 1  # only rank 0 reports and writes
 
 
-def test_a_killed_ddp_run_resumes_to_the_bytes_of_an_uninterrupted_one(tiny_run, tmp_path):
+def test_a_killed_ddp_run_resumes_to_the_bytes_of_an_uninterrupted_one(tiny_run, whole, tmp_path):
     """Both workers SIGKILLed after step 50 (the last complete checkpoint is step 40, sealed only once every
     worker had written its RNG state), then rerun: it resumes and ends with the weights of a run never killed."""
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    whole.mkdir()
+    (root, done), killed = whole, tmp_path / "killed"
     killed.mkdir()
-    assert train_two(tiny_run, whole).returncode == 0
+    assert done.returncode == 0
     died = train_two(tiny_run, killed, kill_at="train:step-50")
     assert died.returncode == 2 and "distributed training with 2 processes failed" in died.stderr
     resumed = train_two(tiny_run, killed)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "train: resuming from" in resumed.stdout
-    assert (killed / "model" / "model.safetensors").read_bytes() == (whole / "model" / "model.safetensors").read_bytes()
+    assert (killed / "model" / "model.safetensors").read_bytes() == (root / "model" / "model.safetensors").read_bytes()
 
 
 def test_sigterm_to_the_torchrun_launcher_ends_as_it_does_without_it(tiny_run, tmp_path):
