@@ -14,6 +14,7 @@ from conftest import REPO
 from sentibench.core.contract import load_saved
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.params import EvaluateParams
+from sentibench.scoring import predictions
 from sentibench.scoring.metrics import classification_scores, compute_accuracy
 from sentibench.stages import evaluation
 
@@ -53,7 +54,7 @@ def test_cross_entropy_matches_torch():
     logits = np.array([[2.0, -1.0], [0.5, 0.25], [-3.0, 4.0]], dtype=np.float32)
     labels = np.array([0, 1, 0])
     expected = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(labels)).item()
-    assert evaluation.cross_entropy(logits, labels) == pytest.approx(expected, rel=1e-6)
+    assert predictions.cross_entropy(logits, labels) == pytest.approx(expected, rel=1e-6)
 
 
 def test_evaluate_scores_every_test_row_beside_the_reference(tiny_run, tmp_path):
@@ -91,10 +92,10 @@ def test_evaluate_scores_every_test_row_beside_the_reference(tiny_run, tmp_path)
 
 
 def test_evaluate_reruns_give_identical_predictions(tiny_run):
-    first, _ = evaluation.evaluate_model(
+    first, _ = predictions.evaluate_model(
         tiny_run / "model", tiny_run / "tokenized", EvaluateParams(reference_max_features=20000)
     )
-    second, _ = evaluation.evaluate_model(
+    second, _ = predictions.evaluate_model(
         tiny_run / "model", tiny_run / "tokenized", EvaluateParams(batch_size=7, reference_max_features=20000)
     )
     assert first["accuracy"] == second["accuracy"]  # batch size changes padding, not predictions

@@ -8,7 +8,8 @@ import pytest
 from sentibench.core.contract import SPLITS, read_label_names
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.params import DataParams
-from sentibench.stages import prepare as prep
+from sentibench.corpus import splits as prep
+from sentibench.stages import prepare as stage
 
 POS = ["房间很干净，服务很好", "这本书写得真好", "电脑性能不错", "早餐丰富", "位置方便", "值得推荐"]
 NEG = ["房间很脏", "这本书很无聊", "电脑经常死机", "服务态度差", "隔音太差", "不会再来"]
@@ -138,7 +139,7 @@ def _cli(tmp_path, params_yaml):
     params.write_text(params_yaml, encoding="utf-8")
     out, metrics = tmp_path / "out", tmp_path / "metrics" / "data.json"
     args = ["--params", str(params), "--out", str(out), "--metrics", str(metrics), "--raw-data", "/"]
-    code = run_cli(prep.main, args)
+    code = run_cli(stage.main, args)
     return code, out, metrics
 
 
@@ -222,7 +223,7 @@ def test_external_data_must_live_where_dvc_tracks_its_content(tmp_path, capsys):
     (tmp_path / "raw").mkdir()
     params = tmp_path / "params.yaml"
     params.write_text(f"data: {{source: files, path: {tmp_path}/elsewhere.tsv}}\n", encoding="utf-8")
-    code = run_cli(prep.main, ["--params", str(params), "--raw-data", str(tmp_path / "raw")])
+    code = run_cli(stage.main, ["--params", str(params), "--raw-data", str(tmp_path / "raw")])
     assert code == 2
     err = capsys.readouterr().err
     assert "is outside" in err and "link it there" not in err  # it never suggests what it then refuses
@@ -236,7 +237,7 @@ def test_a_link_under_the_raw_folder_to_data_elsewhere_is_refused_saying_why(tmp
     params = tmp_path / "params.yaml"
     params.write_text(f"data: {{source: files, path: {tmp_path}/raw/reviews.tsv}}\n", encoding="utf-8")
     code = run_cli(
-        prep.main, ["--params", str(params), "--raw-data", str(tmp_path / "raw"), "--out", str(tmp_path / "o")]
+        stage.main, ["--params", str(params), "--raw-data", str(tmp_path / "raw"), "--out", str(tmp_path / "o")]
     )
     assert code == 2
     err = capsys.readouterr().err.strip()

@@ -6,8 +6,8 @@ import pytest
 from conftest import TOKENIZER_DIR
 from sentibench.core.modeling import load_tokenizer
 from sentibench.core.params import ModelParams
+from sentibench.corpus.encoding import ENCODED_FIELDS, length_stats, tokenize_split
 from sentibench.corpus.lengths import apply_length_policy
-from sentibench.stages.preprocess import ENCODED_FIELDS, length_stats, tokenize_split
 
 LONG = "".join(f"{'好坏'[i % 2]}" for i in range(600)) + "完"  # 601 characters -> 603 tokens
 SHORT = "明月装饰了你的窗子"
