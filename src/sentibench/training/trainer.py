@@ -1,11 +1,13 @@
 """The Trainer set-up that the train stage, the benchmark and the bare-Trainer baseline share.
 
-Three things differ from a plain `Trainer`:
+Four things differ from a plain `Trainer`:
 - the `bucketed` sampler (see `batching`), chosen by `train.sampler`;
 - dropout's masks from PCG64 (see `dropout`), chosen by `train.dropout_masks`;
 - evaluation runs on a fork of the RNG: a DataLoader draws its base seed from the global torch RNG,
   so every evaluation used to shift every later dropout mask, and the trained weights depended on
-  how often the run looked at itself (`eval_steps`). Forked, evaluating and saving change nothing.
+  how often the run looked at itself (`eval_steps`). Forked, evaluating and saving change nothing;
+- under DDP, an evaluation before training no longer keeps `train()` from wrapping the model in DDP
+  (see `forget_evaluation_prepare`).
 """
 
 from __future__ import annotations
