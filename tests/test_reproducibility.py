@@ -279,10 +279,10 @@ def test_json_and_weight_differences_are_named_with_their_size(tmp_path):
 def test_repro_check_names_the_file_of_an_unseeded_shuffle(tmp_path):
     source = tmp_path / "source"
     workspace.copy_repo(REPO, source, profile=None)
-    prepare_py = source / "src" / "sentibench" / "stages" / "prepare.py"
+    splits_py = source / "src" / "sentibench" / "corpus" / "splits.py"  # the prepare stage's sampling
     seeded = "np.random.default_rng([params.sample_seed, index])"
-    assert seeded in prepare_py.read_text()
-    prepare_py.write_text(prepare_py.read_text().replace(seeded, "np.random.default_rng()"))
+    assert seeded in splits_py.read_text()
+    splits_py.write_text(splits_py.read_text().replace(seeded, "np.random.default_rng()"))
     profile = yaml.safe_load((source / "profiles" / "ci.yaml").read_text())
     profile["data"]["train_rows"], profile["pretrain"]["enabled"] = 200, False  # the check, not the learning
     (source / "profiles" / "ci.yaml").write_text(yaml.safe_dump(profile))
