@@ -77,8 +77,7 @@ def forget_evaluation_prepare(accelerator: Any, model: Any) -> None:
     accelerate 1.15; measured 2026-12-04: gradients differed between ranks from the first step, and
     only a resumed run, which skips the baseline, was wrapped)."""
     model.__dict__.pop("_is_accelerate_prepared", None)
-    if any(prepared is model for prepared in accelerator._models):
-        accelerator._models = [prepared for prepared in accelerator._models if prepared is not model]
+    accelerator._models = [prepared for prepared in accelerator._models if prepared is not model]
 
 
 def build_trainer(params: Params, **kwargs: Any) -> Any:
@@ -107,8 +106,11 @@ def build_trainer(params: Params, **kwargs: Any) -> Any:
 
         def evaluate(self, *args: Any, **kw: Any) -> dict[str, float]:
             devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-            before_training = self.model_wrapped is self.model and not hasattr(self.model, "_is_accelerate_prepared")
-            before_training &= self.args.world_size > 1  # one process has no wrapper to lose
+            before_training = (
+                self.args.world_size > 1  # one process has no wrapper to lose
+                and self.model_wrapped is self.model
+                and not hasattr(self.model, "_is_accelerate_prepared")
+            )
             with torch.random.fork_rng(devices=devices):
                 metrics = super().evaluate(*args, **kw)
             if before_training:
