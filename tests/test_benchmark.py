@@ -11,7 +11,8 @@ from transformers import BertConfig
 
 from conftest import write_params
 from sentibench.bench import benchmark, flops
-from sentibench.bench.levers import table
+from sentibench.bench.levers import chosen_variants, run_levers, table
+from sentibench.bench.paired import compare_speeds
 from sentibench.bench.stats import Stats, summarise
 from sentibench.core.errors import UserError
 from sentibench.core.levers import LEVERS, lever_values, variants
@@ -132,29 +133,17 @@ def test_levers_each_change_one_thing(tmp_path):
     no_dropout = found["model.config.hidden_dropout_prob: 0.0"].model.config
     assert no_dropout == {**params.model.config, "hidden_dropout_prob": 0.0}  # one key of the mapping, the rest kept
 
-    results = [
-        {
-            "lever": "default",
-            "samples_per_second": {"median": 10.0},
-            "tokens_per_second": {"median": 100.0},
-            "model_flops_utilisation_real_tokens": 0.2,
-            "peak_matmul_flops_per_second": 100e9,
-            "padding_efficiency": 0.5,
-            "weights_sha256": "a",
-        },
+    rows = [
         {
             "lever": "group",
-            "samples_per_second": {"median": 12.0},
-            "tokens_per_second": {"median": 150.0},
-            "model_flops_utilisation_real_tokens": 0.3,
-            "peak_matmul_flops_per_second": 50e9,  # its own kernels' peak: half the default's
-            "padding_efficiency": 0.9,
-            "weights_sha256": "b",
-        },
+            **compare_speeds([100.0] * 40, [150.0] * 40, "tokens/s", 0.05).as_dict(),
+            "changes_weights": True,
+            "kernels": "ATen AVX2",
+        }
     ]
-    lines = table(results, "text").splitlines()
-    assert "real-token MFU (of 100 GFLOP/s)" in lines[0]  # one peak for every row: the highest measured
-    assert lines[2].split()[-5:] == ["1.50x", "15.0%", "50", "90.0%", "yes"]  # 30% of its own 50 = 15% of 100
+    [line] = table(rows, "text").splitlines()[1:]
+    assert line.split()[:7] == ["group", "100", "150", "1.500x", "[1.500,", "1.500]", "faster"]
+    assert line.split()[-4:] == ["40", "yes", "ATen", "AVX2"]
 
 
 def test_model_levers_exist_only_for_a_model_built_from_its_config(tmp_path):
@@ -165,9 +154,9 @@ def test_model_levers_exist_only_for_a_model_built_from_its_config(tmp_path):
 
 
 def test_a_lever_read_when_torch_loads_is_measured_in_its_own_process(tiny_run, tmp_path):
-    from sentibench.bench.levers import in_own_process
-    from sentibench.core.levers import needs_own_process, variants
-    from sentibench.core.params import load_params
+    from sentibench.bench.lockstep import Plan
+    from sentibench.bench.paired import MIN_BLOCKS
+    from sentibench.core.levers import needs_own_process
 
     params_file = write_params(tmp_path / "params.yaml", {"benchmark": {**QUICK, "warmup_steps": 1}})
     params = load_params(params_file)  # portable, the default
@@ -176,16 +165,43 @@ def test_a_lever_read_when_torch_loads_is_measured_in_its_own_process(tiny_run, 
     assert not needs_own_process(params, named["runtime.threads: 1"])
     assert needs_own_process(params, named["train.bf16: True (portable off)"])  # bf16 needs native kernels
     assert not named["train.bf16: True (portable off)"].runtime.portable
-    measured = in_own_process("runtime.portable: False", params_file, tiny_run / "tokenized")
-    assert measured["measured_steps"] == QUICK["measure_steps"] and measured["samples_per_second"]["median"] > 0
-    assert "MKL_CBWR" not in measured["kernels"]  # native: none of this process's portable variables leak in
+    plan = Plan(budget=0.1, warmup=1)  # the fewest whole blocks that can say anything
+    native, candidate = run_levers(
+        params_file, tiny_run / "tokenized", ["runtime.portable: False", "kernels: MKL_CBWR=AVX2"], plan
+    )
+    for row in (native, candidate):
+        assert row["pairs"] == len(row["a_speeds"]) == len(row["b_speeds"]) == 2 * MIN_BLOCKS
+        assert row["low"] <= row["ratio"] <= row["high"] and row["verdict"] in (
+            "faster",
+            "slower",
+            "same",
+            "inconclusive",
+        )
+    assert "MKL_CBWR" not in native["kernels"]  # native: none of this process's portable variables leak in
     if "avx512f" in Path("/proc/cpuinfo").read_text().split():
-        assert measured["kernels"].startswith("ATen AVX512")
-    candidate = in_own_process("kernels: MKL_CBWR=AVX2", params_file, tiny_run / "tokenized")
-    assert candidate["measured_steps"] == QUICK["measure_steps"]
+        assert native["kernels"].startswith("ATen AVX512")
+    assert native["changes_weights"]  # MKL's or AVX-512's products, not portable's OpenBLAS
     assert candidate["kernels"] == "ATen AVX2, MKL_CBWR=AVX2"
-    with pytest.raises(UserError, match=r"measuring 'runtime\.portable: False' in its own process failed"):
-        in_own_process("runtime.portable: False", params_file, tmp_path / "nothing-here")
+    with pytest.raises(UserError, match=r"no tokenized data set here"):
+        run_levers(params_file, tmp_path / "nothing-here", ["runtime.portable: False"], plan)
+    with pytest.raises(UserError, match=r"--only bogus: no lever starts with that"):
+        chosen_variants(params, ["bogus"])
+
+
+def test_lockstep_pairs_train_the_same_batches_and_a_failing_worker_is_named(tiny_run, tmp_path):
+    """A/A in two workers: after the same number of lockstep steps the weights are identical, so both sides
+    trained on the same batches in the same order; a worker that dies is one line naming its side."""
+    from sentibench.bench.lockstep import Plan, Side, measure
+
+    params_file = write_params(tmp_path / "params.yaml", {"benchmark": {**QUICK, "warmup_steps": 1}})
+    common = ["--params", str(params_file), "--tokenized", str(tiny_run / "tokenized"), "--inference-batch-size", "4"]
+    phases, trained = measure(Side("A", common), Side("B", common), Plan(budget=0.1, warmup=1), inference=True)
+    assert [p.phase for p in phases] == ["training", "inference"]
+    assert trained["A"]["weights_sha256"] == trained["B"]["weights_sha256"]
+    assert all(p.comparison.pairs >= 12 for p in phases)
+    broken = ["--params", str(tmp_path / "missing.yaml"), "--tokenized", str(tiny_run / "tokenized")]
+    with pytest.raises(UserError, match=r"the worker for 'broken' ended \(exit \d+\): .*missing\.yaml"):
+        measure(Side("A", common), Side("broken", broken), Plan(budget=0.1, warmup=1))
 
 
 def test_a_slow_setting_says_so_with_its_measured_factor(monkeypatch):

@@ -1,93 +1,104 @@
-"""`sentibench levers`: each speed lever against the default, measured side by side in one run.
+"""`sentibench levers`: each speed lever against the current params, as a ratio with its interval and a verdict.
 
-Every variant trains the same number of steps from the same seed on the same data, one after the
-other, so the ratios share the machine's state; in this one process, except a lever that torch reads
-when it loads (runtime.portable), which gets a process of its own, as does each candidate kernel
-pinning (`KERNEL_CANDIDATES`: cheaper ways than portable's to pin the kernels). Beside the speed, the
-table says whether the lever changed the weights after those steps: if it did, it changes quality numbers.
+Every variant is measured against the current params in a pair of persistent worker processes stepped in
+lockstep (bench/lockstep.py): the same seed and data, so both sides train on the same batches in the same
+order, one step each in turn, and each pair's ratio is taken on one batch. Each candidate kernel pinning
+(`KERNEL_CANDIDATES`: cheaper ways than portable's to pin the kernels) is a variant too. Beside the speed,
+the table says whether the lever changed the weights after the same number of steps: if it did, it changes
+quality numbers.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sentibench.bench.benchmark import measure_training
-from sentibench.bench.child import measure_in_child
-from sentibench.core.contract import PARAMS, TOKENIZED, load_data_tokenizer, load_tokenized
-from sentibench.core.errors import run_cli
-from sentibench.core.levers import needs_own_process, variants
+from sentibench.bench.lockstep import Plan, Side, measure, plan_arguments, plan_from
+from sentibench.core.atomic import write_json
+from sentibench.core.contract import PARAMS, TOKENIZED
+from sentibench.core.errors import UserError, run_cli
+from sentibench.core.levers import variants
 from sentibench.core.params import Params, load_params
-from sentibench.core.runtime import KERNEL_CANDIDATES, apply_runtime, kernels_in_use
+from sentibench.core.runtime import KERNEL_CANDIDATES
 from sentibench.core.tables import render_table
 
 KERNELS = "kernels: "  # a variant name's prefix for a candidate kernel pinning
+CURRENT = "current params"
 
 
-def in_own_process(name: str, params_file: Path, tokenized: Path) -> dict[str, Any]:
-    """Measure one variant in a child process (a lever read when torch loads, such as runtime.portable)."""
-    arguments = ["--params", str(params_file), "--tokenized", str(tokenized), "--variant", name]
-    return measure_in_child("sentibench.bench.levers", arguments, f"levers: measuring {name!r} in its own process")
+def variant_params(params: Params, name: str) -> tuple[Params, dict[str, str] | None]:
+    """A variant's params by its name, and the kernel pins of a candidate pinning (None: its params' own)."""
+    if name.startswith(KERNELS):  # the candidate's variables instead of portable's
+        pins = KERNEL_CANDIDATES[name.removeprefix(KERNELS)]
+        return dataclasses.replace(params, runtime=dataclasses.replace(params.runtime, portable=False)), pins
+    return variants(params)[name], None
 
 
-def run_levers(params: Params, params_file: Path, tokenized: Path, only: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Every variant (or those whose names start with one of `only`, beside the current params), measured in turn."""
-    dataset = load_tokenized(tokenized)
-    tokenizer = load_data_tokenizer(tokenized)
-    results = []
-    candidates = {f"{KERNELS}{name}": params for name in KERNEL_CANDIDATES}
-    chosen = {
-        name: variant
-        for name, variant in {**variants(params), **candidates}.items()
-        if name == "current params" or not only or name.startswith(tuple(only))
-    }
-    for name, variant in chosen.items():
-        print(f"levers: {name}", flush=True)
-        if name.startswith(KERNELS) or needs_own_process(params, variant):
-            results.append({"lever": name, **in_own_process(name, params_file, tokenized)})
-            continue
-        apply_runtime(variant.runtime)
-        results.append({"lever": name, **measure_training(variant, dataset, tokenizer), "kernels": kernels_in_use()})
-    apply_runtime(params.runtime)
-    return results
+def chosen_variants(params: Params, only: Sequence[str]) -> list[str]:
+    """Every variant's name (those starting with one of `only`, when given), the current params left out."""
+    names = [*variants(params), *(f"{KERNELS}{name}" for name in KERNEL_CANDIDATES)]
+    chosen = [name for name in names if name != CURRENT and (not only or name.startswith(tuple(only)))]
+    if not chosen:
+        raise UserError(f"--only {' '.join(only)}: no lever starts with that (known: {', '.join(names[1:])})")
+    return chosen
 
 
-def table(results: list[dict[str, Any]], fmt: str) -> str:
-    """One row per variant. MFU is taken against one peak for every row (the highest GEMM peak any variant's
-    kernels reached in this run), so rows compare; each row's own peak is shown beside it."""
-    base = results[0]
-    peak = max(r["peak_matmul_flops_per_second"] for r in results)
-    rows = [
-        [
-            r["lever"],
-            f"{r['samples_per_second']['median']:.1f}",
-            f"{r['tokens_per_second']['median']:.0f}",
-            f"{r['tokens_per_second']['median'] / base['tokens_per_second']['median']:.2f}x",
-            f"{r['model_flops_utilisation_real_tokens'] * r['peak_matmul_flops_per_second'] / peak:.1%}",
-            f"{r['peak_matmul_flops_per_second'] / 1e9:.0f}",
-            f"{r['padding_efficiency']:.1%}",
-            "no" if r["weights_sha256"] == base["weights_sha256"] else "yes",
-            r.get("kernels", ""),
-        ]
-        for r in results
-    ]
+def run_levers(params_file: Path, tokenized: Path, names: Sequence[str], plan: Plan) -> list[dict[str, Any]]:
+    """Each named variant against the current params, paired and interleaved; one row per variant."""
+    if not (tokenized / "dataset_dict.json").is_file():
+        raise UserError(f"{tokenized}: no tokenized data set here (run `dvc repro preprocess` first)")
+    common = ["--params", str(params_file), "--tokenized", str(tokenized)]
+    rows = []
+    for name in names:
+        print(f"levers: {name} against the current params", flush=True)
+        current = Side(CURRENT, common)
+        variant = Side(name, [*common, "--variant", name])
+        [training], trained = measure(current, variant, plan, progress=lambda line: print(f"  {line}", flush=True))
+        rows.append(
+            {
+                "lever": name,
+                **training.as_dict(),
+                "changes_weights": trained[CURRENT]["weights_sha256"] != trained[name]["weights_sha256"],
+                "kernels": trained[name]["kernels"],
+            }
+        )
+    return rows
+
+
+def table(rows: list[dict[str, Any]], fmt: str) -> str:
+    """One row per lever: both sides' median speeds, the ratio with its 95% interval, and the verdict."""
+    from sentibench.bench.paired import Comparison
+
+    body = []
+    for row in rows:
+        comparison = Comparison(**{f.name: row[f.name] for f in dataclasses.fields(Comparison)})
+        body.append(
+            [
+                row["lever"],
+                f"{comparison.a_median:.0f}",
+                f"{comparison.b_median:.0f}",
+                comparison.interval(),
+                comparison.words(),
+                str(comparison.pairs),
+                "yes" if row["changes_weights"] else "no",
+                row["kernels"] or "",
+            ]
+        )
     headers = [
         "lever",
-        "samples/s",
-        "tokens/s",
-        "vs default",
-        f"real-token MFU (of {peak / 1e9:.0f} GFLOP/s)",
-        "own peak GFLOP/s",
-        "padding efficiency",
+        "tokens/s, current",
+        "tokens/s, lever",
+        "lever/current [95% CI]",
+        "verdict",
+        "pairs",
         "changes weights",
         "kernels",
     ]
-    return render_table(headers, rows, fmt)
+    return render_table(headers, body, fmt)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -95,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--params", type=Path, default=PARAMS)
     parser.add_argument("--tokenized", type=Path, default=TOKENIZED)
     parser.add_argument("--format", choices=("text", "md"), default="text")
+    parser.add_argument("--json", type=Path, help="also write every pair's speeds and the intervals here")
     parser.add_argument(
         "--only",
         action="append",
@@ -102,21 +114,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         metavar="PREFIX",
         help="measure only the levers whose names start with this (repeatable; e.g. runtime.portable, kernels)",
     )
-    parser.add_argument("--variant", help=argparse.SUPPRESS)  # one variant, as JSON: run_levers' child process
+    plan_arguments(parser, budget=60.0)
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    params = dataclasses.replace(params, runtime=dataclasses.replace(params.runtime, deterministic=True))
-    if args.variant:
-        variant, pins = variants(params).get(args.variant, params), None
-        if args.variant.startswith(KERNELS):  # the candidate's variables instead of portable's
-            pins = KERNEL_CANDIDATES[args.variant.removeprefix(KERNELS)]
-            variant = dataclasses.replace(params, runtime=dataclasses.replace(params.runtime, portable=False))
-        apply_runtime(variant.runtime, native_pins=pins)
-        measured = measure_training(variant, load_tokenized(args.tokenized), load_data_tokenizer(args.tokenized))
-        print(json.dumps({**measured, "kernels": kernels_in_use()}))
-        return
-    apply_runtime(params.runtime)
-    print(table(run_levers(params, args.params, args.tokenized, args.only), args.format))
+    plan = plan_from(args, params.benchmark.warmup_steps)
+    rows = run_levers(args.params, args.tokenized, chosen_variants(params, args.only), plan)
+    if args.json:
+        write_json(args.json, {"plan": dataclasses.asdict(plan), "levers": rows})
+    print(table(rows, args.format))
 
 
 if __name__ == "__main__":

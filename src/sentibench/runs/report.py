@@ -5,9 +5,12 @@ answer first: the headline metrics (test accuracy and macro F1 with a sweep's sp
 given, accuracy over the reference, time to the target, training speed, MFU, batch-1 latency, peak
 memory), one line of counts, the metrics judged worse or better with their tolerance; then training
 curves, test confusion matrices and inference throughput; then, collapsed and grouped by file, what
-is not comparable or changed without a direction, the params and the environments.
+is not comparable, unpaired or changed without a direction, the params and the environments.
+Timings committed by two runs are unpaired (compare's docstring): within their noise floor they get no
+verdict. With `--measure`, the speed rows come from both revisions measured side by side on this machine
+now (runs/speed.py), with an interval and a verdict, right under the headline.
 CI posts it on each pull request (`cml comment create --publish report.md`, which uploads the images,
-or a GitLab note / job summary); `--fail-on worse` exits 1 after writing it.
+or a GitLab note / job summary); `--fail-on worse` (or `slower`, with `--measure`) exits 1 after writing it.
 """
 
 from __future__ import annotations
@@ -27,12 +30,26 @@ from sentibench.core.atomic import remove_leftovers, write_text
 from sentibench.core.contract import DVCLIVE, INFERENCE_CURVE, PREDICTIONS
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.tables import flatten, format_value, render_table
-from sentibench.runs.compare import changed_params, judge, sides_parser
+from sentibench.runs.compare import (
+    HOW_TO_MEASURE,
+    UNPAIRED,
+    changed_params,
+    judge,
+    measure_arguments,
+    measure_plan,
+    sides_parser,
+)
 from sentibench.runs.headline import HEADLINE
 from sentibench.runs.revisions import Snapshot, read_text, resolve
+from sentibench.runs.speed import measure_revisions, speed_rows, speed_table
 from sentibench.runs.tolerances import DEFAULT_TOLERANCES
 
-VERDICT_ORDER = ("worse", "not comparable", "better", "changed", "same")
+VERDICT_ORDER = ("worse", "not comparable", "better", "changed", UNPAIRED, "same")
+FOLDED = {  # the verdicts collapsed by file, and what the summary line says of them
+    "not comparable": " (other environments)",
+    UNPAIRED: f" ({HOW_TO_MEASURE})",
+    "changed": " (no direction to judge)",
+}
 OPEN_JUDGED = 14  # with the headline, about 25 metric rows in the open; the rest collapsed
 ENV_FIELDS = ("cpu.model", "cpu.threads", "cpu.aten_capability", "gpu.name", "torch_build.version", "git.commit")
 CURVES = {"validation accuracy": "eval/accuracy", "validation loss": "eval/loss", "training loss": "loss"}
@@ -159,7 +176,12 @@ def _details(summary: str, body: str) -> list[str]:
 
 
 def markdown(
-    a: Snapshot, b: Snapshot, rows: list[dict[str, Any]], images: dict[str, str], verified: str | None = None
+    a: Snapshot,
+    b: Snapshot,
+    rows: list[dict[str, Any]],
+    images: dict[str, str],
+    verified: str | None = None,
+    speed: Sequence[dict[str, Any]] = (),
 ) -> str:
     """The report, answer first: the headline metrics, one line of counts, the metrics judged worse or better
     with why; then the charts; everything else (not comparable, changed without a direction, params,
@@ -184,6 +206,9 @@ def markdown(
         + (f" ({only_a} metrics only in A, {len(one_sided) - only_a} only in B)" if one_sided else ""),
         "",
     ]
+    if speed:
+        parts += ["**Speed, measured side by side on this machine now** (paired, interleaved; B over A):", ""]
+        parts += [speed_table([{**r, "words": f"**{r['words']}**"} for r in speed], "md"), ""]
     if verified:
         parts += [verified, ""]
     reasons = sorted({r["tolerance"] for r in both if r["verdict"] == "not comparable" and " vs " in r["tolerance"]})
@@ -196,13 +221,12 @@ def markdown(
         parts += _details(f"{len(more)} more judged worse or better", _table(more))
     parts += [f"![{title}]({name})" for title, name in images.items()]
     parts.append("")
-    rest = [r for r in both if r["verdict"] in ("changed", "not comparable") and r["metric"] not in HEADLINE]
-    for verdict in ("not comparable", "changed"):
+    rest = [r for r in both if r["verdict"] in FOLDED and r["metric"] not in HEADLINE]
+    for verdict, why in FOLDED.items():
         grouped: dict[str, list[dict[str, Any]]] = {}
         for r in (r for r in rest if r["verdict"] == verdict):
             grouped.setdefault(r["metric"].split(".", 1)[0], []).append(r)
         for file, file_rows in sorted(grouped.items()):
-            why = " (other environments)" if verdict == "not comparable" else " (no direction to judge)"
             parts += _details(f"{file}: {len(file_rows)} {verdict}{why}", _table(file_rows))
     params = changed_params(a, b)
     if params:
@@ -229,7 +253,13 @@ def verdict_line(certificate: Path) -> str:
 
 
 def build_report(
-    repo: Path, side_a: str, side_b: str, tolerance_file: Path, out: Path, verified: str | None = None
+    repo: Path,
+    side_a: str,
+    side_b: str,
+    tolerance_file: Path,
+    out: Path,
+    verified: str | None = None,
+    speed: Sequence[dict[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """Write `out/report.md` and its images; return the compared rows."""
     import matplotlib
@@ -251,7 +281,7 @@ def build_report(
         images = {title: name for title, (name, draw) in plots.items() if draw(sides, scratch / name)}
         for name in images.values():
             os.replace(scratch / name, out / name)
-        write_text(out / "report.md", markdown(a, b, rows, images, verified))
+        write_text(out / "report.md", markdown(a, b, rows, images, verified, speed))
         for name, _ in plots.values():  # an earlier report's image this one did not draw would pass for this one's
             if name not in images.values():
                 (out / name).unlink(missing_ok=True)
@@ -263,19 +293,31 @@ def build_report(
 def main(argv: Sequence[str] | None = None) -> None:
     parser = sides_parser(__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("report"), help="folder for report.md and its images")
-    parser.add_argument("--fail-on", choices=("worse",), help="exit 1 (after writing) when a metric is worse")
+    parser.add_argument(
+        "--fail-on",
+        choices=("worse", "slower"),
+        help="exit 1 (after writing) when a metric is worse, or (with --measure) when B measured slower",
+    )
     parser.add_argument(
         "--certificate", type=Path, help="a `sentibench verify --report` certificate.json: its verdict line goes in"
     )
+    measure_arguments(parser)
     args = parser.parse_args(argv)
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"{args.out}: --out must be a folder")
     verified = verdict_line(args.certificate) if args.certificate else None
     tolerances = args.tolerances or args.repo / DEFAULT_TOLERANCES
-    rows = build_report(args.repo, args.a, args.b, tolerances, args.out, verified)
+    plan = measure_plan(args)
+    speed = speed_rows(measure_revisions(args.repo, args.a, args.b, plan, args.tokenized)) if plan else []
+    rows = build_report(args.repo, args.a, args.b, tolerances, args.out, verified, speed)
     worse = [r["metric"] for r in rows if r["verdict"] == "worse"]
-    print(f"report: wrote {args.out / 'report.md'}; {len(worse)} worse" + (f": {', '.join(worse)}" if worse else ""))
-    if args.fail_on == "worse" and worse:
+    slower = [r["phase"] for r in speed if r["verdict"] == "slower"]
+    print(
+        f"report: wrote {args.out / 'report.md'}; {len(worse)} worse"
+        + (f": {', '.join(worse)}" if worse else "")
+        + (f"; {len(slower)} slower: {', '.join(slower)}" if slower else "")
+    )
+    if (args.fail_on == "worse" and worse) or (args.fail_on == "slower" and slower):
         raise SystemExit(1)
 
 

@@ -1,0 +1,192 @@
+"""A persistent measuring process, stepped in lockstep by bench/lockstep.py: one training step (or one inference
+batch) each time it is told, its seconds and tokens sent back, then it waits.
+
+It runs as a file (`python worker.py`), never as a module, so that `--src` can put another revision's
+package first on the path: every `sentibench` import below is then that revision's own code, and what it
+needs of that revision is only `load_params`, `apply_runtime`, `load_tokenized`, `load_data_tokenizer` and
+the benchmark's `measure_training(params, dataset, tokenizer, callbacks=...)`. Training runs that revision's
+benchmark steps; a callback of this file holds the Trainer at the end of each step until the next command.
+
+Protocol: this file writes one JSON object per line after MARK on standard output (other output is ignored)
+and reads one command per line: `step` (training), `infer` (the next inference batch), `end` (leave this
+phase). A closed standard input means `end` too, so an orphaned worker finishes instead of hanging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+MARK = "@sentibench-worker "
+MANY_STEPS = 1_000_000  # the Trainer's max_steps: the parent ends training with `end`, long before
+
+
+def send(message: dict[str, Any]) -> None:
+    sys.stdout.write(MARK + json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def receive() -> str:
+    return sys.stdin.readline().strip() or "end"
+
+
+def synchronize() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def extra_work(size: int, repeats: int) -> Any:
+    """A fixed amount of known work per training step (`repeats` fp32 products of two size x size matrices,
+    2 size^3 FLOPs each): the known slowdown that shows whether a comparison sees what is there."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(size, size, generator=generator), torch.randn(size, size, generator=generator)
+
+    def run() -> float:
+        started = time.perf_counter()
+        for _ in range(repeats):
+            torch.mm(x, y)
+        return time.perf_counter() - started
+
+    return run
+
+
+def lockstep_callback(extra: Any) -> Any:
+    """Holds the Trainer after every step until the parent says `step` again (or `end`); times each step
+    from the moment it was let go, so the wait is never counted, and fetching its batch is."""
+    from transformers import TrainerCallback
+
+    class Lockstep(TrainerCallback):
+        tokens = rows = 0
+        started = extra_seconds = 0.0
+        model: Any = None
+
+        def count(self, _module: Any, _args: Any, kwargs: dict[str, Any]) -> None:
+            mask = kwargs["attention_mask"]
+            self.tokens += int(mask.sum())
+            self.rows += int(mask.shape[0])
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+            self.model = model
+            model.register_forward_pre_hook(self.count, with_kwargs=True)
+            send({"ready": "training"})
+            self.wait(control)
+
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if extra:
+                self.extra_seconds = extra()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            synchronize()
+            seconds = time.perf_counter() - self.started
+            send({"seconds": seconds, "tokens": self.tokens, "rows": self.rows, "extra_seconds": self.extra_seconds})
+            self.tokens = self.rows = 0
+            self.wait(control)
+
+        def wait(self, control: Any) -> None:
+            if receive() != "step":
+                control.should_training_stop = True
+            self.started = time.perf_counter()
+
+    return Lockstep()
+
+
+def inference_batches(model: Any, tokenizer: Any, test: Any, batch_size: int) -> list[dict[str, Any]]:
+    """The test split in batches as serving systems batch (length-sorted, each padded to its own longest row),
+    in a seeded shuffled order: the same batches in the same order on every side."""
+    fields = [name for name in ("input_ids", "token_type_ids", "attention_mask") if name in test.column_names]
+    rows = test.select_columns(fields)
+    order = sorted(range(len(rows)), key=lambda i: (len(rows[i]["input_ids"]), i))
+    groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    random.Random(0).shuffle(groups)
+    device = next(model.parameters()).device
+    padded = (tokenizer.pad([rows[i] for i in group], return_tensors="pt") for group in groups)
+    return [{name: value.to(device) for name, value in batch.items()} for batch in padded]
+
+
+def serve_inference(model: Any, batches: list[dict[str, Any]]) -> None:
+    """Answer `infer` with the next batch's forward pass (cycling), until `end`."""
+    import torch
+
+    model.eval()
+    send({"ready": "inference"})
+    with torch.inference_mode():
+        index = 0
+        while receive() == "infer":
+            batch = batches[index % len(batches)]
+            index += 1
+            started = time.perf_counter()
+            model(**batch)
+            synchronize()
+            seconds = time.perf_counter() - started
+            mask = batch["attention_mask"]
+            send({"seconds": seconds, "tokens": int(mask.sum()), "rows": int(mask.shape[0])})
+
+
+def configured(args: argparse.Namespace) -> tuple[Any, dict[str, str] | None]:
+    """The params this worker trains with, and the kernel pins of a candidate pinning (None: its params')."""
+    from sentibench.core.params import load_params
+
+    params = load_params(args.params)
+    pins = None
+    if args.variant:  # a lever of `sentibench levers`: always this checkout's code, never --src
+        from sentibench.bench.levers import variant_params
+
+        params, pins = variant_params(params, args.variant)
+    runtime = dataclasses.replace(params.runtime, deterministic=args.deterministic)
+    if args.native:  # as the benchmark stage measures: this CPU's own kernels
+        runtime = dataclasses.replace(runtime, portable=False)
+    benchmark = dataclasses.replace(params.benchmark, measure_steps=MANY_STEPS)
+    return dataclasses.replace(params, runtime=runtime, benchmark=benchmark), pins
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--src", type=Path, help="a revision's src/ folder, imported instead of this checkout's")
+    parser.add_argument("--params", type=Path, required=True)
+    parser.add_argument("--tokenized", type=Path, required=True)
+    parser.add_argument("--variant", help="a lever's variant name, as `sentibench levers` lists them")
+    parser.add_argument("--native", action="store_true", help="this CPU's fastest kernels (runtime.portable: false)")
+    parser.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--extra-matmul", type=int, nargs=2, metavar=("SIZE", "REPEATS"), help="known extra work")
+    parser.add_argument("--inference-batch-size", type=int, default=0, help="0: no inference phase")
+    args = parser.parse_args()
+    if args.src:  # in place of this file's own folder, which is no package root
+        sys.path[0] = str(args.src.resolve())
+    else:
+        del sys.path[0]
+
+    from sentibench.core.runtime import apply_runtime
+
+    params, pins = configured(args)
+    apply_runtime(params.runtime, **({"native_pins": pins} if pins else {}))
+    from sentibench.bench.benchmark import measure_training
+    from sentibench.core.contract import load_data_tokenizer, load_tokenized
+
+    dataset, tokenizer = load_tokenized(args.tokenized), load_data_tokenizer(args.tokenized)
+    lockstep = lockstep_callback(extra_work(*args.extra_matmul) if args.extra_matmul else None)
+    trained = measure_training(params, dataset, tokenizer, callbacks=[lockstep])
+    try:
+        from sentibench.core.runtime import kernels_in_use
+
+        kernels = kernels_in_use()
+    except ImportError:  # a revision older than the kernels' description
+        kernels = None
+    send({"trained": {"weights_sha256": trained["weights_sha256"], "kernels": kernels}})
+    if args.inference_batch_size:
+        serve_inference(
+            lockstep.model, inference_batches(lockstep.model, tokenizer, dataset["test"], args.inference_batch_size)
+        )
+
+
+if __name__ == "__main__":
+    main()
