@@ -181,7 +181,9 @@ def main() -> None:
         kernels = kernels_in_use()
     except ImportError:  # a revision older than the kernels' description
         kernels = None
-    send({"trained": {"weights_sha256": trained["weights_sha256"], "kernels": kernels}})
+    import sentibench
+
+    send({"trained": {"weights_sha256": trained["weights_sha256"], "kernels": kernels, "code": sentibench.__file__}})
     if args.inference_batch_size:
         serve_inference(
             lockstep.model, inference_batches(lockstep.model, tokenizer, dataset["test"], args.inference_batch_size)

@@ -187,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     plan = measure_plan(args)
     a, b, tolerances, rows = judge(args.repo, args.a, args.b, args.tolerances or args.repo / DEFAULT_TOLERANCES)
     judged = {r["metric"] for r in rows} if args.all else set(tolerances)
-    speed = speed_rows(measure_revisions(args.repo, args.a, args.b, plan, args.tokenized)) if plan else []
+    speed = speed_rows(measure_revisions(args.repo, args.a, args.b, plan, args.tokenized)[0]) if plan else []
     print(report(a, b, rows, args.format, judged))
     if speed:
         print("\n" + speed_table(speed, args.format))

@@ -308,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     verified = verdict_line(args.certificate) if args.certificate else None
     tolerances = args.tolerances or args.repo / DEFAULT_TOLERANCES
     plan = measure_plan(args)
-    speed = speed_rows(measure_revisions(args.repo, args.a, args.b, plan, args.tokenized)) if plan else []
+    speed = speed_rows(measure_revisions(args.repo, args.a, args.b, plan, args.tokenized)[0]) if plan else []
     rows = build_report(args.repo, args.a, args.b, tolerances, args.out, verified, speed)
     worse = [r["metric"] for r in rows if r["verdict"] == "worse"]
     slower = [r["phase"] for r in speed if r["verdict"] == "slower"]

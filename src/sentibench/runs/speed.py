@@ -51,8 +51,11 @@ def revision_tree(repo: Path, revision: str, scratch: Path) -> Path:
     return tree
 
 
-def measure_revisions(repo: Path, a: str, b: str, plan: Plan, tokenized: Path | None = None) -> list[PhaseResult]:
-    """Training and inference pairs of revision A against revision B, on this machine, now."""
+def measure_revisions(
+    repo: Path, a: str, b: str, plan: Plan, tokenized: Path | None = None
+) -> tuple[list[PhaseResult], dict[str, Any]]:
+    """Training and inference pairs of revision A against revision B, on this machine, now; and what each
+    side's worker said when its training ended (the code it ran, its weights)."""
     differs = lock_difference(repo, a, b)
     if differs:
         raise UserError(
@@ -70,8 +73,7 @@ def measure_revisions(repo: Path, a: str, b: str, plan: Plan, tokenized: Path | 
             flags = ["--native", "--no-deterministic", "--inference-batch-size", str(INFERENCE_BATCH)]
             sides.append(Side(label, [*arguments, *flags]))
         print(f"speed: {a} against {b}, paired, about {2 * plan.budget:.0f} s", flush=True)
-        results, _ = measure(*sides, plan, inference=True, progress=lambda line: print(f"  {line}", flush=True))
-        return results
+        return measure(*sides, plan, inference=True, progress=lambda line: print(f"  {line}", flush=True))
 
 
 def speed_rows(results: list[PhaseResult]) -> list[dict[str, Any]]:
