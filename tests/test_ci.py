@@ -40,6 +40,11 @@ def test_the_pull_request_job_posts_the_report_and_fails_on_worse():
     assert any(u.startswith("actions/upload-artifact") for u in uses)
     assert "cml comment create --publish report/report.md" in runs
     assert runs[-1].endswith("--fail-on worse")  # after the comment is posted
+    # the speed rows: both revisions measured side by side on the runner; a slower head fails after posting
+    report = next(s for s in job["steps"] if s.get("run", "").startswith(".venv/bin/sentibench report"))
+    assert report["run"].endswith("--measure --fail-on slower") and "if" not in report
+    after = job["steps"][job["steps"].index(report) + 1 :]
+    assert after and all(step["if"] == "${{ !cancelled() }}" for step in after)  # posted and judged all the same
     with_cache = [s for s in job["steps"] if s.get("uses", "").startswith("actions/cache")]
     assert "hashFiles('requirements/*.txt'" in with_cache[0]["with"]["key"]
 

@@ -15,6 +15,14 @@ from sentibench.runs.speed import measure_revisions, speed_rows
 QUICK = ["--budget", "0.1", "--pairs", "12"]
 
 
+def with_metrics(repo):
+    """This checkout's metrics committed into the copy, for compare's and report's tables."""
+    shutil.copytree(REPO / "metrics", repo / "metrics")
+    identity = ["-c", "user.name=t", "-c", "user.email=t@t.invalid"]
+    for command in (["add", "-A"], [*identity, "commit", "-qm", "metrics"]):
+        subprocess.run(["git", *command], cwd=repo, check=True, capture_output=True)
+
+
 def test_each_revision_runs_its_own_code_side_by_side(tiny_run, tmp_path, capsys):
     repo = copy_repository(tmp_path / "repo")
     tokenized = tiny_run / "tokenized"
@@ -25,10 +33,7 @@ def test_each_revision_runs_its_own_code_side_by_side(tiny_run, tmp_path, capsys
     rows = speed_rows(phases)
     assert [r["phase"] for r in rows] == ["training", "inference"] and all(r["pairs"] >= 12 for r in rows)
 
-    shutil.copytree(REPO / "metrics", repo / "metrics")  # committed metrics for compare's table
-    identity = ["-c", "user.name=t", "-c", "user.email=t@t.invalid"]
-    for command in (["add", "-A"], [*identity, "commit", "-qm", "metrics"]):
-        subprocess.run(["git", *command], cwd=repo, check=True, capture_output=True)
+    with_metrics(repo)
 
     compare.main(["HEAD", "workspace", "--repo", str(repo), "--measure", "--tokenized", str(tokenized), *QUICK])
     out = capsys.readouterr().out
@@ -54,9 +59,14 @@ def test_each_revision_runs_its_own_code_side_by_side(tiny_run, tmp_path, capsys
 
 def test_revisions_with_other_locks_are_refused_and_bad_options_named(tmp_path):
     repo = copy_repository(tmp_path / "repo")
+    with_metrics(repo)
     lock = repo / "requirements" / "runtime.txt"
     lock.write_text(lock.read_text(encoding="utf-8") + "# another library\n", encoding="utf-8")
     with pytest.raises(UserError, match=r"requirements/runtime\.txt differs between HEAD and workspace"):
         measure_revisions(repo, "HEAD", "workspace", Plan(), tmp_path)
+    out = tmp_path / "report"  # a pull request that changes a lock still gets its report, saying why no speed
+    report.main(["HEAD", "workspace", "--repo", str(repo), "--out", str(out), "--measure", "--fail-on", "slower"])
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "Speed not measured side by side: `requirements/runtime.txt` differs" in text
     with pytest.raises(UserError, match=r"--budget: must be above 0"):
         compare.main(["HEAD", "workspace", "--repo", str(repo), "--measure", "--budget", "0"])

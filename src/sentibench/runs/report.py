@@ -41,7 +41,7 @@ from sentibench.runs.compare import (
 )
 from sentibench.runs.headline import HEADLINE
 from sentibench.runs.revisions import Snapshot, read_text, resolve
-from sentibench.runs.speed import measure_revisions, speed_rows, speed_table
+from sentibench.runs.speed import lock_difference, measure_revisions, speed_rows, speed_table
 from sentibench.runs.tolerances import DEFAULT_TOLERANCES
 
 VERDICT_ORDER = ("worse", "not comparable", "better", "changed", UNPAIRED, "same")
@@ -180,7 +180,7 @@ def markdown(
     b: Snapshot,
     rows: list[dict[str, Any]],
     images: dict[str, str],
-    verified: str | None = None,
+    notes: Sequence[str] = (),
     speed: Sequence[dict[str, Any]] = (),
 ) -> str:
     """The report, answer first: the headline metrics, one line of counts, the metrics judged worse or better
@@ -209,8 +209,8 @@ def markdown(
     if speed:
         parts += ["**Speed, measured side by side on this machine now** (paired, interleaved; B over A):", ""]
         parts += [speed_table([{**r, "words": f"**{r['words']}**"} for r in speed], "md"), ""]
-    if verified:
-        parts += [verified, ""]
+    for note in notes:
+        parts += [note, ""]
     reasons = sorted({r["tolerance"] for r in both if r["verdict"] == "not comparable" and " vs " in r["tolerance"]})
     parts += [f"Timings measured in other environments are not compared: {reason}." for reason in reasons]
     parts += [""] if reasons else []
@@ -258,7 +258,7 @@ def build_report(
     side_b: str,
     tolerance_file: Path,
     out: Path,
-    verified: str | None = None,
+    notes: Sequence[str] = (),
     speed: Sequence[dict[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """Write `out/report.md` and its images; return the compared rows."""
@@ -281,7 +281,7 @@ def build_report(
         images = {title: name for title, (name, draw) in plots.items() if draw(sides, scratch / name)}
         for name in images.values():
             os.replace(scratch / name, out / name)
-        write_text(out / "report.md", markdown(a, b, rows, images, verified, speed))
+        write_text(out / "report.md", markdown(a, b, rows, images, notes, speed))
         for name, _ in plots.values():  # an earlier report's image this one did not draw would pass for this one's
             if name not in images.values():
                 (out / name).unlink(missing_ok=True)
@@ -305,11 +305,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"{args.out}: --out must be a folder")
-    verified = verdict_line(args.certificate) if args.certificate else None
     tolerances = args.tolerances or args.repo / DEFAULT_TOLERANCES
     plan = measure_plan(args)
-    speed = speed_rows(measure_revisions(args.repo, args.a, args.b, plan, args.tokenized)[0]) if plan else []
-    rows = build_report(args.repo, args.a, args.b, tolerances, args.out, verified, speed)
+    notes = [verdict_line(args.certificate)] if args.certificate else []
+    differs = lock_difference(args.repo, args.a, args.b) if plan else None
+    if differs:  # a pull request that changes a lock still gets its report, and says why speed is missing
+        notes.append(
+            f"Speed not measured side by side: `{differs}` differs, and both would run on one set of libraries."
+        )
+    measured = plan and not differs
+    speed = speed_rows(measure_revisions(args.repo, args.a, args.b, plan, args.tokenized)[0]) if measured else []
+    rows = build_report(args.repo, args.a, args.b, tolerances, args.out, notes, speed)
     worse = [r["metric"] for r in rows if r["verdict"] == "worse"]
     slower = [r["phase"] for r in speed if r["verdict"] == "slower"]
     print(
