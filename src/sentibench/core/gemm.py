@@ -41,6 +41,7 @@ class _State:
     """What `install` set up: the registration (kept alive, or torch drops it), the pool and its process."""
 
     library: Any = None
+    flash_attention = True  # the setting found at install, given back by uninstall
     threads = 1
     pool: ThreadPoolExecutor | None = None
     pool_pid = 0
@@ -153,7 +154,24 @@ def _multiply(a: Any, b: Any, out: Any, alpha: float, beta: float) -> None:
         future.result()
 
 
-def _check_dtype(*tensors: Any) -> None:
+# torch's contract, kept: the override raises what torch's own CPU kernel raises for the same mistake, with
+# its words (torch 2.13's messages; tests/test_portable_kernels.py runs torch's error cases through both). Left
+# unchecked, a mismatched inner size or dtype makes OpenBLAS read past a buffer: garbage or a segfault.
+_C_NAMES = {"float32": "float", "float64": "double", "int64": "long int", "int32": "int", "float16": "c10::Half"}
+
+
+def _c_name(tensor: Any) -> str:
+    """A dtype as torch's C++ messages name it in some checks ("float", "double", "long int")."""
+    name = str(tensor.dtype).removeprefix("torch.")
+    return _C_NAMES.get(name, f"c10::{name}")
+
+
+def _scalar_name(tensor: Any) -> str:
+    """A dtype as its ScalarType ("Float", "Double", "Long"), as other checks name it."""
+    return tensor.type().removeprefix("torch.").removesuffix("Tensor")
+
+
+def _refuse_other_dtypes(*tensors: Any) -> None:
     import torch
 
     for tensor in tensors:
@@ -162,6 +180,30 @@ def _check_dtype(*tensors: Any) -> None:
                 f"runtime.portable computes matrix products in fp32 and fp64 only, not {tensor.dtype} "
                 "(runtime.portable: false for other types)"
             )
+
+
+def _check_matrices(a: Any, b: Any, first: str, got: bool) -> None:
+    """mm's and addmm's shape checks (addmm says which rank it got: `got`)."""
+    for name, tensor in ((first, a), ("mat2", b)):
+        if tensor.dim() != 2:
+            raise RuntimeError(f"{name} must be a matrix" + (f", got {tensor.dim()}-D tensor" if got else ""))
+    if a.shape[1] != b.shape[0]:
+        shapes = f"{a.shape[0]}x{a.shape[1]} and {b.shape[0]}x{b.shape[1]}"
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({shapes})")
+
+
+def _check_batches(a: Any, b: Any) -> None:
+    """bmm's and baddbmm's shape checks."""
+    for name, tensor in (("batch1", a), ("batch2", b)):
+        if tensor.dim() != 3:
+            raise RuntimeError(f"{name} must be a 3D tensor")
+    if (b.shape[0], b.shape[1]) != (a.shape[0], a.shape[2]):
+        raise RuntimeError(
+            f"Expected size for first two dimensions of batch2 tensor to be: [{a.shape[0]}, {a.shape[2]}] "
+            f"but got: [{b.shape[0]}, {b.shape[1]}]."
+        )
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"expected scalar type {_scalar_name(a)} but found {_scalar_name(b)}")
 
 
 def _start(bias: Any, shape: tuple[int, ...], dtype: Any, beta: float) -> tuple[Any, float]:
@@ -177,8 +219,20 @@ def _start(bias: Any, shape: tuple[int, ...], dtype: Any, beta: float) -> tuple[
 
 
 def baddbmm(bias: Any, a: Any, b: Any, *, beta: float = 1, alpha: float = 1) -> Any:
-    _check_dtype(a, b)
-    out, blas_beta = _start(bias, (a.shape[0], a.shape[1], b.shape[2]), a.dtype, beta)
+    shape = (a.size(0), a.size(1), b.size(2))  # torch's IndexError for too few dimensions, as torch does first
+    if bias is not None:
+        bias.expand(shape)  # torch's error when the bias does not broadcast
+        if bias.dtype != a.dtype:
+            names = f"input {_c_name(bias)}, batch1: {_c_name(a)}, batch2: {_c_name(b)}"
+            raise RuntimeError(f"Input dtypes must be the same, got: {names}")
+    _check_batches(a, b)
+    return _baddbmm(bias, a, b, shape, beta, alpha)
+
+
+def _baddbmm(bias: Any, a: Any, b: Any, shape: tuple[int, int, int], beta: float, alpha: float) -> Any:
+    """baddbmm of checked arguments."""
+    _refuse_other_dtypes(a, b)
+    out, blas_beta = _start(bias, shape, a.dtype, beta)
     if out.numel() and a.shape[2]:
         _multiply(a, b, out, float(alpha), blas_beta)
     elif out.numel() and blas_beta == 0:
@@ -187,18 +241,33 @@ def baddbmm(bias: Any, a: Any, b: Any, *, beta: float = 1, alpha: float = 1) -> 
 
 
 def bmm(a: Any, b: Any) -> Any:
-    return baddbmm(None, a, b, beta=0)
+    _check_batches(a, b)
+    return _baddbmm(None, a, b, (a.shape[0], a.shape[1], b.shape[2]), 0, 1)
 
 
 def addmm(bias: Any, a: Any, b: Any, *, beta: float = 1, alpha: float = 1) -> Any:
-    product = baddbmm(
-        None if bias is None else bias.expand(a.shape[0], b.shape[1])[None], a[None], b[None], beta=beta, alpha=alpha
-    )
-    return product[0]
+    _check_matrices(a, b, "mat1", got=True)
+    bias = bias.expand(a.shape[0], b.shape[1])  # torch's error when the bias does not broadcast
+    if bias.dtype != b.dtype:
+        raise RuntimeError(
+            f"self and mat2 must have the same dtype, but got {_scalar_name(bias)} and {_scalar_name(b)}"
+        )
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {_scalar_name(a)} and {_scalar_name(b)}")
+    return _addmm(bias, a, b, beta, alpha)
+
+
+def _addmm(bias: Any, a: Any, b: Any, beta: float, alpha: float) -> Any:
+    """addmm of checked arguments, as a batch of one."""
+    shape = (1, a.shape[0], b.shape[1])
+    return _baddbmm(None if bias is None else bias[None], a[None], b[None], shape, beta, alpha)[0]
 
 
 def mm(a: Any, b: Any) -> Any:
-    return addmm(None, a, b, beta=0)
+    _check_matrices(a, b, "self", got=False)
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {_c_name(a)} != {_c_name(b)}")
+    return _addmm(None, a, b, 0, 1)
 
 
 def install(threads: int) -> None:
@@ -220,6 +289,7 @@ def install(threads: int) -> None:
     # scaled_dot_product_attention's math path, whose products are bmm calls, so they run here too. Measured:
     # 0.90-0.96x of native training speed this way, 0.77-0.83x with flash on MKL COMPATIBLE (docs/results.md).
     if not torch.cuda.is_available():  # despite its name, the switch every device's dispatch reads
+        _State.flash_attention = torch.backends.cuda.flash_sdp_enabled()
         torch.backends.cuda.enable_flash_sdp(False)
 
 
@@ -230,7 +300,8 @@ def uninstall() -> None:
 
         _State.library._destroy()
         _State.library = None
-        torch.backends.cuda.enable_flash_sdp(True)
+        if not torch.cuda.is_available():
+            torch.backends.cuda.enable_flash_sdp(_State.flash_attention)  # as the user had it
 
 
 def installed() -> bool:
