@@ -52,7 +52,7 @@ MISTAKES = {
 def raised(call):
     try:
         call()
-    except Exception as error:  # noqa: BLE001 (the point is which error)
+    except Exception as error:
         return type(error), str(error).splitlines()[0]
     return None
 
@@ -88,3 +88,38 @@ def test_checked_products_still_compute_and_uninstall_keeps_the_user_s_attention
     assert not torch.backends.cuda.flash_sdp_enabled()
     torch.backends.cuda.enable_flash_sdp(True)
     gemm.install(2)
+
+
+def test_every_product_torch_can_run_on_the_cpu_is_routed_refused_or_no_float_product():
+    """Walks torch's registry: a torch that adds an operator multiplying matrices with a CPU kernel of its own
+    fails here until gemm.py routes it, refuses it or says it computes no fp32/fp64 product."""
+    found = set(gemm.blas_operators())
+    listed = {*gemm.ROUTED, *gemm.REFUSED, *gemm.NOT_FLOAT}
+    assert found <= listed, f"neither routed nor refused: {sorted(found - listed)}"
+    assert listed <= found, f"listed but gone from torch: {sorted(listed - found)}"
+
+
+def test_out_and_in_place_products_run_here_and_the_rest_is_refused(portable, monkeypatch):
+    calls = []
+    multiply = gemm._multiply
+    monkeypatch.setattr(gemm, "_multiply", lambda *args: calls.append(1) or multiply(*args))
+    a, b, c = torch.randn(4, 3), torch.randn(3, 5), torch.randn(4, 5)
+    expected = torch.from_numpy(a.numpy() @ b.numpy())
+    out = torch.empty(0)
+    assert torch.mm(a, b, out=out) is out and torch.allclose(out, expected) and out.shape == (4, 5)
+    assert torch.allclose(torch.addmm(c, a, b, out=torch.empty(4, 5)), c + expected)
+    assert torch.allclose(c.clone().addmm_(a, b, beta=2), 2 * c + expected)
+    assert torch.allclose(torch.bmm(a[None], b[None], out=torch.empty(1, 4, 5))[0], expected)
+    assert torch.allclose(torch.baddbmm(c[None], a[None], b[None], out=torch.empty(1, 4, 5))[0], c + expected)
+    assert torch.allclose(c[None].clone().baddbmm_(a[None], b[None])[0], c + expected)
+    assert len(calls) == 6  # every one of them in the pinned OpenBLAS
+    with pytest.raises(RuntimeError, match=r"Expected out tensor to have dtype torch\.float32, but got torch\.float64"):
+        torch.mm(a, b, out=torch.empty(4, 5, dtype=F64))
+    for refused, call in {
+        "addmv": lambda: torch.mv(a, b[:, 0]),
+        "dot": lambda: torch.dot(a[0], a[1]),
+        "addbmm": lambda: torch.addbmm(c, a[None], b[None]),
+        "addr": lambda: torch.addr(c, a[:, 0], b[0]),
+    }.items():
+        with pytest.raises(RuntimeError, match=rf"runtime\.portable: aten::{refused}_? would compute in MKL"):
+            call()

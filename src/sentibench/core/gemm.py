@@ -1,6 +1,10 @@
-"""Portable matrix products: every fp32 and fp64 product torch computes on the CPU (`mm`, `addmm`, `bmm`,
-`baddbmm`, so `linear`, `matmul` and eager attention, forward and backward) runs in numpy's bundled OpenBLAS,
-with its Haswell kernels, single-threaded, on blocks whose bounds depend only on the product's shape.
+"""Portable matrix products: torch's CPU matrix products (`mm`, `addmm`, `bmm`, `baddbmm`, their `out=` and
+in-place overloads, so `linear`, `matmul` and eager attention, forward and backward) run in numpy's bundled
+OpenBLAS, with its Haswell kernels, single-threaded, on blocks whose bounds depend only on the product's shape.
+Every other operator with a CPU kernel that multiplies matrices (`mv`, `dot`, `addbmm`, `addr`, the fused
+activation and attention kernels...) is refused with one line: it would compute in MKL, unseen. Which those
+are is found by walking torch's registry (`blas_operators`), and a test fails when a torch adds one that is
+neither routed nor refused. torch's argument checks are kept, with torch's own messages.
 
 Why this and not MKL: MKL's only branch that gives the same bytes on every vendor's CPU
 (`MKL_CBWR=COMPATIBLE`) runs at a quarter to a half of its AVX2 speed (docs/results.md). OpenBLAS picks its
@@ -31,7 +35,26 @@ CORETYPE = "Haswell"  # pinned with one thread for every sentibench process, in 
 OPENBLAS_VERSION = "0.3.31.188.0"
 BLOCK = 256  # rows (or columns) per single-threaded call: 512 and 1,024 were no faster (docs/results.md)
 ALIGN = 16  # block bounds are multiples of this (the Haswell kernels' unroll)
-OPERATORS = ("mm", "addmm", "bmm", "baddbmm")
+# Every aten operator with a CPU kernel of its own that multiplies matrices (found by walking torch's registry:
+# `blas_operators`; tests/test_gemm_contract.py fails when a torch adds one that is in none of these lists):
+# those routed here, those refused under runtime.portable (they would run in MKL, outside the pinned
+# products, and nothing in the default model calls them), and those that compute no fp32/fp64 product.
+ROUTED = ("mm", "mm.out", "addmm", "addmm.out", "addmm_", "bmm", "bmm.out", "baddbmm", "baddbmm.out", "baddbmm_")
+REFUSED = (
+    *("addbmm", "addbmm.out", "addbmm_", "addmv", "addmv.out", "addmv_", "addr", "addr.out", "dot", "vdot"),
+    *("_addmm_activation", "_addmm_activation.out"),
+    *("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention_for_cpu_backward"),
+    "_native_multi_head_attention",  # nn.MultiheadAttention's fused path (not BERT's), its products unproven
+)
+NOT_FLOAT = (  # integer, fp8, packed-quantized and sparse products, and a linear combination that is no product
+    *("_int_mm", "_int_mm.out", "_scaled_mm", "_scaled_mm.out", "_scaled_mm_v2", "_scaled_mm_v2.out"),
+    *("_weight_int4pack_mm_for_cpu", "_weight_int8pack_mm", "_dyn_quant_matmul_4bit", "sspaddmm.out"),
+    *("_compute_linear_combination", "_compute_linear_combination.out"),
+)
+PRODUCT_WORDS = {  # an operator whose name has one of these words (split at "_") multiplies matrices
+    *("mm", "mv", "dot", "vdot", "addr", "ger", "bmm", "addmm", "addbmm", "baddbmm", "addmv", "matmul", "sspaddmm"),
+    *("linear", "inner", "outer", "tensordot", "einsum", "attention", "combination"),
+}
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 _INT, _PTR = ctypes.c_int64, ctypes.c_void_p
@@ -270,6 +293,64 @@ def mm(a: Any, b: Any) -> Any:
     return _addmm(None, a, b, 0, 1)
 
 
+def _into(out: Any, result: Any) -> Any:
+    """An `out=` overload's end: torch's dtype rule, then the result in `out` (resized as torch resizes it)."""
+    if out.dtype != result.dtype:
+        raise RuntimeError(f"Expected out tensor to have dtype {result.dtype}, but got {out.dtype} instead")
+    if out.shape != result.shape:
+        out.resize_(result.shape)
+    return out.copy_(result)
+
+
+def _in_place(target: Any, result: Any) -> Any:
+    """An in-place overload's end: the result must have the target's own shape (no broadcasting into it)."""
+    if target.shape != result.shape:
+        raise RuntimeError(
+            f"output with shape {list(target.shape)} doesn't match the broadcast shape {list(result.shape)}"
+        )
+    return target.copy_(result)
+
+
+def _refuse(name: str) -> Any:
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(
+            f"runtime.portable: aten::{name} would compute in MKL, outside the pinned matrix products (core/gemm.py); "
+            "use mm, matmul or linear, or runtime.portable: false"
+        )
+
+    return refused
+
+
+KERNELS = {
+    "mm": mm,
+    "mm.out": lambda a, b, *, out: _into(out, mm(a, b)),
+    "addmm": addmm,
+    "addmm.out": lambda bias, a, b, *, beta=1, alpha=1, out: _into(out, addmm(bias, a, b, beta=beta, alpha=alpha)),
+    "addmm_": lambda self, a, b, *, beta=1, alpha=1: _in_place(self, addmm(self, a, b, beta=beta, alpha=alpha)),
+    "bmm": bmm,
+    "bmm.out": lambda a, b, *, out: _into(out, bmm(a, b)),
+    "baddbmm": baddbmm,
+    "baddbmm.out": lambda bias, a, b, *, beta=1, alpha=1, out: _into(out, baddbmm(bias, a, b, beta=beta, alpha=alpha)),
+    "baddbmm_": lambda self, a, b, *, beta=1, alpha=1: _in_place(self, baddbmm(self, a, b, beta=beta, alpha=alpha)),
+}
+
+
+def blas_operators() -> list[str]:
+    """The aten operators (with overload) that multiply matrices and have a CPU kernel of their own: names
+    from torch's registry with a product's word in them, kept when the CPU dispatch key has a kernel for them
+    (composite ones, such as matmul, linear or mv, decompose into these)."""
+    import torch
+
+    def product(name: str) -> bool:
+        base = name.removeprefix("aten::").split(".")[0]
+        return name.startswith("aten::") and bool(PRODUCT_WORDS & set(base.split("_")))
+
+    names = (name for name in torch._C._dispatch_get_all_op_names() if product(name))
+    return sorted(
+        name.removeprefix("aten::") for name in names if torch._C._dispatch_has_kernel_for_dispatch_key(name, "CPU")
+    )
+
+
 def install(threads: int) -> None:
     """Route this process's CPU matrix products to OpenBLAS (once; `threads` Python threads share the blocks)."""
     _State.threads = threads
@@ -282,8 +363,10 @@ def install(threads: int) -> None:
     library = torch.library.Library("aten", "IMPL")
     with warnings.catch_warnings():  # torch warns that it replaces its own CPU kernel: that is the point
         warnings.simplefilter("ignore")
-        for name, kernel in zip(OPERATORS, (mm, addmm, bmm, baddbmm), strict=True):
+        for name, kernel in KERNELS.items():
             library.impl(name, kernel, "CPU")
+        for name in REFUSED:
+            library.impl(name, _refuse(name), "CPU")
     _State.library = library
     # The fused CPU attention (flash) multiplies inside its own kernel, through MKL: off, attention takes
     # scaled_dot_product_attention's math path, whose products are bmm calls, so they run here too. Measured:
