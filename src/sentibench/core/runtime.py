@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sentibench.core import gemm
+from sentibench.core import gemm, isa
 from sentibench.core.errors import UserError
 from sentibench.core.params import RuntimeParams
 
@@ -79,6 +79,13 @@ def apply_runtime(params: RuntimeParams, native_pins: dict[str, str] | None = No
     """Set the instruction set, thread count and deterministic algorithms for this process. Kernel variables
     inherited from the parent that these params do not ask for are removed, with a note (runtime.portable:
     false means this CPU's own kernels, or `native_pins` when a benchmark measures a candidate pinning)."""
+    missing = isa.missing_for_portable()
+    if params.portable and missing:
+        raise UserError(
+            f"runtime.portable: this CPU lacks {', '.join(missing)}, which the portable kernels need; set "
+            "runtime.portable: false in params.yaml (this CPU's own kernels: the committed bytes cannot hold here, "
+            "and verify judges the metrics by tolerances.yaml)"
+        )
     if params.portable and "torch" not in sys.modules:
         for name, setting in PORTABLE_SPEED_ENV.items():
             os.environ.setdefault(name, setting)
