@@ -78,3 +78,54 @@ def test_the_committed_ledger_names_real_machines_of_two_vendors(capsys):
 def test_an_empty_ledger_is_one_line(tmp_path):
     with pytest.raises(UserError, match="no ledger entries"):
         ledger.main(["--ledger", str(tmp_path)])
+
+
+def _entry(**changes):
+    entry = ledger.entry(_certificate(_env()), REPO)
+    return {**entry, **changes}
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ({"machine": None}, "field machine must be dict, not NoneType"),
+        ({"identical": "13"}, "field identical must be int, not str"),
+        ({"hashes": []}, "field hashes must be dict, not list"),
+        ({"held_to": {"vendor": "x"}}, "field held_to.family_model is missing"),
+    ],
+)
+def test_every_ledger_file_is_held_to_one_schema_in_one_line(tmp_path, capsys, broken, message):
+    (tmp_path / "a.json").write_text(json.dumps(_entry(**broken)))
+    assert run_cli(ledger.main, ["--ledger", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"a.json: {message}" in err and err.count("\n") == 1  # was: a KeyError traceback
+    entry = _entry()
+    del entry["machine"]
+    (tmp_path / "a.json").write_text(json.dumps(entry))
+    with pytest.raises(UserError, match=r"a\.json: field machine is missing"):
+        ledger.main(["--ledger", str(tmp_path)])
+
+
+def test_a_row_speaks_for_today_s_bytes_only_with_today_s_hashes_and_a_known_commit():
+    today = ledger.committed_hashes(REPO, "workspace", "ci")
+    head = ledger.git(REPO, "rev-parse", "HEAD").stdout.strip()
+    holds = _entry(commit=head, hashes=today, identical=len(today), outputs=len(today))
+    assert ledger.standing(holds, REPO) == "yes"
+    assert ledger.standing({**holds, "hashes": {**today, "x": "y"}}, REPO) == "no: other bytes"
+    assert ledger.standing({**holds, "identical": 1}, REPO) == "no: not all reproduced"
+    assert ledger.standing({**holds, "commit": "0" * 40}, REPO) == "commit not in this repository's history"
+    other = {**holds, "machine": {**holds["machine"], "vendor": "HygonGenuine", "family_model": "24/0"}}
+    assert ledger.today_models([holds, other, {**other, "hashes": {}}], REPO) == [
+        "GenuineIntel 6/167",
+        "HygonGenuine 24/0",
+    ]
+
+
+def test_readme_claims_no_more_real_cpu_models_for_today_s_bytes_than_the_ledger_has():
+    import re
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    claims = [int(n) for n in re.findall(r"today's bytes[^.]*?\*\*(\d+) real CPU models?\*\*", readme, re.S)]
+    assert claims, "README no longer says how many real CPU models hold today's bytes"
+    counted = len(ledger.today_models(ledger.read(REPO / "ledger"), REPO))
+    assert all(claim <= counted for claim in claims), f"README claims {claims}, the ledger has {counted}"
