@@ -24,7 +24,7 @@ from transformers import AutoConfig
 
 from sentibench.bench.flops import peak_matmul_flops, training_flops_per_token
 from sentibench.core.params import load_params
-from sentibench.core.runtime import apply_runtime
+from sentibench.portable.runtime import apply_runtime
 
 
 def step_matmuls(config: Any, batch: int, tokens: int) -> Callable[[], None]:

@@ -22,8 +22,8 @@ import torch
 from transformers import pipeline
 
 from sentibench.core.contract import MODEL_DIR, MODEL_INFO, PARAMS, PREPARED, SPLITS, load_saved
-from sentibench.core.environment import cpu_model
 from sentibench.core.params import load_params
+from sentibench.portable.environment import cpu_model
 from sentibench.use.predict import predict
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from sentibench.bench.lockstep import Plan, Side, measure
 from sentibench.core.atomic import write_json
-from sentibench.core.runtime import cpu_identity, cpu_model
+from sentibench.portable.runtime import cpu_identity, cpu_model
 
 SIZE = 256  # the extra product's matrices: 2 x 256^3 FLOPs a repeat
 

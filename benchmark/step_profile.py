@@ -34,8 +34,8 @@ from sentibench.bench.benchmark import measure_training, real_token_flops
 from sentibench.core.contract import TOKENIZED, load_data_tokenizer, load_tokenized
 from sentibench.core.errors import run_cli
 from sentibench.core.params import load_params
-from sentibench.core.runtime import apply_runtime
 from sentibench.core.tables import render_table
+from sentibench.portable.runtime import apply_runtime
 
 GROUPS = {  # the first pattern an op's name matches (re.search) names its group
     "matmuls (mm, addmm, bmm)": r"^aten::(mm|addmm|bmm|baddbmm)$",

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sentibench.core.runtime import PORTABLE_ENV
+from sentibench.portable.runtime import PORTABLE_ENV
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

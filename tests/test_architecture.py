@@ -46,9 +46,10 @@ ROOT_INIT = SRC / "sentibench" / "__init__.py"
 
 def import_closure(module: str) -> set[Path]:
     """The source files a `python -m module` run loads from src/: package __init__ files left out
-    (test_package_inits_hold_no_code keeps them empty), but for the root package's, which pins numpy's OpenBLAS."""
+    (test_package_inits_hold_no_code keeps them empty), but for the root package's, which pins numpy's OpenBLAS,
+    and what it imports to decide the pin, which every process runs."""
     seen: set[str] = set()
-    todo = [module]
+    todo = [module, "sentibench"]
     while todo:
         name = todo.pop()
         if name in seen:
@@ -112,9 +113,14 @@ def test_the_committed_locks_hold_the_code_and_params_as_committed():
 
 
 def _pins_the_environment(node: ast.stmt) -> bool:
-    """`import os` or `os.environ.update({...})` of constants: what the root package runs, before numpy loads."""
+    """`import os` or `os.environ.update({...})` of constants, or the import and call of
+    `sentibench.portable.isa.pin_openblas` (pins decided by the CPU): what the root package runs, before numpy loads."""
     if isinstance(node, ast.Import):
         return [alias.name for alias in node.names] == ["os"]
+    if isinstance(node, ast.ImportFrom):
+        return node.module == "sentibench.portable.isa" and [a.name for a in node.names] == ["pin_openblas"]
+    if isinstance(node, ast.Expr) and ast.unparse(node.value) == "pin_openblas()":
+        return True
     call = node.value if isinstance(node, ast.Expr) else None
     return (
         isinstance(call, ast.Call)

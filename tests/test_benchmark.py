@@ -205,7 +205,7 @@ def test_lockstep_pairs_train_the_same_batches_and_a_failing_worker_is_named(tin
 
 
 def test_a_slow_setting_says_so_with_its_measured_factor(monkeypatch):
-    from sentibench.core import runtime
+    from sentibench.portable import runtime
 
     monkeypatch.setattr(runtime, "cpu_identity", lambda: {"vendor": "AuthenticAMD", "isa": ["avx2", "fma"]})
     monkeypatch.setattr(runtime.platform, "machine", lambda: "x86_64")

@@ -5,7 +5,7 @@ uninstalling gives back the attention setting the user had."""
 import pytest
 import torch
 
-from sentibench.core import gemm
+from sentibench.portable import gemm
 
 F32, F64 = torch.float32, torch.float64
 

@@ -100,7 +100,7 @@ def test_predictions_report_how_many_labels_changed(tmp_path: Path) -> None:
 
 
 def test_gpu_driver_comes_from_nvidia_smi_or_says_why_not(tmp_path, monkeypatch):
-    from sentibench.core.environment import gpu_driver
+    from sentibench.portable.environment import gpu_driver
 
     monkeypatch.setenv("PATH", str(tmp_path))
     assert gpu_driver() == (None, "nvidia-smi not found")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import write_params
-from sentibench.core.isa import cpuid, missing_for_portable
+from sentibench.portable.isa import cpuid, missing_for_portable
 
 pytestmark = pytest.mark.skipif(platform.machine() != "x86_64", reason="CPUID and qemu-x86_64 are x86-64 only")
 NEHALEM = ["qemu-x86_64", "-cpu", "Nehalem", sys.executable]  # SSE4.2, no AVX at all

@@ -1,6 +1,6 @@
 """Portable mode, op by op: one training step of the default shape gives the same bytes on this CPU and on
 emulated CPUs of another vendor and generation (forward of every module, every gradient, the optimizer
-step), every matrix product of it runs in the pinned OpenBLAS (core/gemm.py), and those bytes depend on
+step), every matrix product of it runs in the pinned OpenBLAS (portable/gemm.py), and those bytes depend on
 neither the thread count nor MKL.
 
 repro-check compares whole pipelines on an emulated Haswell in CI; this names the op that breaks when one
@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from sentibench.core import gemm
-from sentibench.core.runtime import PORTABLE_ENV, unpinned_environment
+from sentibench.portable import gemm
+from sentibench.portable.runtime import PORTABLE_ENV, unpinned_environment
 
 pytestmark = pytest.mark.skipif(platform.machine() != "x86_64", reason="AVX2 and qemu-x86_64 are x86-64 only")
 
@@ -68,7 +68,7 @@ def test_every_product_runs_in_openblas_whatever_mkl_does(native_portable):
     comparison could fail."""
     avx2_only = {k: v for k, v in PORTABLE_ENV.items() if k != "MKL_CBWR"}
     code = (
-        "import json, torch; from sentibench.core import gemm; from sentibench.checks.kernels import fingerprint;"
+        "import json, torch; from sentibench.portable import gemm; from sentibench.checks.kernels import fingerprint;"
         "torch.set_num_threads(2); torch.use_deterministic_algorithms(True); gemm.install(2);"
         "print(json.dumps(fingerprint('default')))"
     )

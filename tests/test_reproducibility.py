@@ -17,10 +17,10 @@ from safetensors.numpy import save_file
 from conftest import REPO, run_stages, write_params
 from sentibench.checks import reprocheck, workspace
 from sentibench.core.contract import COMPLETE_MARKER
-from sentibench.core.environment import environment
 from sentibench.core.errors import UserError
 from sentibench.core.params import RuntimeParams, load_params
-from sentibench.core.runtime import EMULATOR, PORTABLE_ENV, apply_runtime, unpinned_environment
+from sentibench.portable.environment import environment
+from sentibench.portable.runtime import EMULATOR, PORTABLE_ENV, apply_runtime, unpinned_environment
 from sentibench.training import checkpoints, finetune
 
 QUALITY_FILES = (
@@ -39,7 +39,7 @@ KILL_SCRIPT = textwrap.dedent(
     from transformers import TrainerCallback
     from sentibench.training import finetune
     from sentibench.core.params import load_params
-    from sentibench.core.runtime import apply_runtime
+    from sentibench.portable.runtime import apply_runtime
 
     class KillAt(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
@@ -175,7 +175,7 @@ def test_portable_mode_pins_avx2_kernels():
     removes inherited pins and says so (so a native run in a pinned shell is native)."""
     step = "import json; from sentibench.checks.kernels import fingerprint; print(json.dumps(fingerprint('ci')))"
     applied = (
-        "from sentibench.core.params import RuntimeParams; from sentibench.core.runtime import apply_runtime, "
+        "from sentibench.core.params import RuntimeParams; from sentibench.portable.runtime import apply_runtime, "
         "kernels_in_use; apply_runtime(RuntimeParams(portable={portable})); print(kernels_in_use()); "
     )
     clean = {**unpinned_environment(), "PYTHONPATH": str(REPO / "src")}

@@ -187,7 +187,7 @@ def test_mean_logged_loss_weights_each_log_by_its_span():
 
 def test_deterministic_training_keeps_async_launches_and_its_cublas_workspace(tiny_run):
     """The Trainer's full_determinism would set CUDA_LAUNCH_BLOCKING=1 and a 128 KiB cuBLAS workspace."""
-    from sentibench.core.runtime import CUBLAS_WORKSPACE
+    from sentibench.portable.runtime import CUBLAS_WORKSPACE
 
     assert os.environ.get("CUDA_LAUNCH_BLOCKING") != "1"
     assert os.environ.get("CUBLAS_WORKSPACE_CONFIG") in (CUBLAS_WORKSPACE, ORIGINAL_CUBLAS_WORKSPACE)

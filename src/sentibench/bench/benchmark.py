@@ -42,13 +42,13 @@ from sentibench.core.contract import (
     load_saved,
     load_tokenized,
 )
-from sentibench.core.environment import environment
 from sentibench.core.errors import run_cli
 from sentibench.core.levers import lever_values
 from sentibench.core.padding import padding_collator
 from sentibench.core.params import BenchmarkParams, Params
-from sentibench.core.runtime import apply_runtime
 from sentibench.core.stagecli import stage_command
+from sentibench.portable.environment import environment
+from sentibench.portable.runtime import apply_runtime
 from sentibench.training.trainer import build_trainer, training_arguments
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sentibench.core.errors import UserError
-from sentibench.core.runtime import unpinned_environment
+from sentibench.portable.runtime import unpinned_environment
 
 
 def measure_in_child(module: str, arguments: Sequence[str], what: str) -> dict[str, Any]:

@@ -23,8 +23,8 @@ from sentibench.core.contract import PARAMS, TOKENIZED
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.levers import variants
 from sentibench.core.params import Params, load_params
-from sentibench.core.runtime import KERNEL_CANDIDATES
 from sentibench.core.tables import render_table
+from sentibench.portable.runtime import KERNEL_CANDIDATES
 
 KERNELS = "kernels: "  # a variant name's prefix for a candidate kernel pinning
 CURRENT = "current params"

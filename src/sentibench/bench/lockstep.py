@@ -29,10 +29,10 @@ from typing import Any
 from sentibench.bench.paired import MIN_BLOCKS, Comparison, a_first, compare_speeds
 from sentibench.bench.worker import MARK
 from sentibench.core.errors import UserError
-from sentibench.core.runtime import unpinned_environment
+from sentibench.portable.runtime import unpinned_environment
 
 WORKER = Path(__file__).with_name("worker.py")
-SETTLE_S = 0.03  # a native side's OpenMP threads spin for a few ms after each op (core/runtime.py)
+SETTLE_S = 0.03  # a native side's OpenMP threads spin for a few ms after each op (portable/runtime.py)
 CHECK_EVERY = 10  # pairs between two looks at the interval (each look sorts every pairwise block mean)
 
 

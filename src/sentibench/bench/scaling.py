@@ -25,9 +25,9 @@ from sentibench.bench.child import measure_in_child
 from sentibench.core.contract import ENCODED_FIELDS, PARAMS, PREPARED, TOKENIZED, load_data_tokenizer, load_tokenized
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.params import Params, load_params
-from sentibench.core.runtime import apply_runtime
 from sentibench.core.tables import render_table
 from sentibench.corpus.lengths import apply_length_policy
+from sentibench.portable.runtime import apply_runtime
 
 ROWS = (2000, 4000, 8000, None)  # None: every training row
 MAX_TOKENS = (64, 128, 256, 512)

@@ -3,7 +3,8 @@ batch) each time it is told, its seconds and tokens sent back, then it waits.
 
 It runs as a file (`python worker.py`), never as a module, so that `--src` can put another revision's
 package first on the path: every `sentibench` import below is then that revision's own code, and what it
-needs of that revision is only `load_params`, `apply_runtime`, `load_tokenized`, `load_data_tokenizer` and
+needs of that revision is only `load_params`, `apply_runtime` (in `portable.runtime`, or `core.runtime` in a
+revision older than that room), `load_tokenized`, `load_data_tokenizer` and
 the benchmark's `measure_training(params, dataset, tokenizer, callbacks=...)`. Training runs that revision's
 benchmark steps; a callback of this file holds the Trainer at the end of each step until the next command.
 
@@ -149,6 +150,16 @@ def configured(args: argparse.Namespace) -> tuple[Any, dict[str, str] | None]:
     return dataclasses.replace(params, runtime=runtime, benchmark=benchmark), pins
 
 
+def runtime_module() -> Any:
+    """The revision's runtime pins: in sentibench.portable since the portable room, in sentibench.core before."""
+    import importlib
+
+    try:
+        return importlib.import_module("sentibench.portable.runtime")
+    except ModuleNotFoundError:
+        return importlib.import_module("sentibench.core.runtime")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, help="a revision's src/ folder, imported instead of this checkout's")
@@ -165,22 +176,16 @@ def main() -> None:
     else:
         del sys.path[0]
 
-    from sentibench.core.runtime import apply_runtime
-
+    runtime = runtime_module()
     params, pins = configured(args)
-    apply_runtime(params.runtime, **({"native_pins": pins} if pins else {}))
+    runtime.apply_runtime(params.runtime, **({"native_pins": pins} if pins else {}))
     from sentibench.bench.benchmark import measure_training
     from sentibench.core.contract import load_data_tokenizer, load_tokenized
 
     dataset, tokenizer = load_tokenized(args.tokenized), load_data_tokenizer(args.tokenized)
     lockstep = lockstep_callback(extra_work(*args.extra_matmul) if args.extra_matmul else None)
     trained = measure_training(params, dataset, tokenizer, callbacks=[lockstep])
-    try:
-        from sentibench.core.runtime import kernels_in_use
-
-        kernels = kernels_in_use()
-    except ImportError:  # a revision older than the kernels' description
-        kernels = None
+    kernels = runtime.kernels_in_use() if hasattr(runtime, "kernels_in_use") else None
     import sentibench
 
     send({"trained": {"weights_sha256": trained["weights_sha256"], "kernels": kernels, "code": sentibench.__file__}})

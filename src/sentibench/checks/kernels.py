@@ -7,7 +7,7 @@ portable mode pins), and prints a hash of every module's output, every gradient 
 parameter. Run it natively and under `qemu-x86_64 -cpu MODEL` with the same `--kernels`, and the
 first differing name is the op that is not portable (tests/test_portable_kernels.py does). `--kernels
 portable` applies runtime.portable as a stage does (the variables, and the OpenBLAS matrix products of
-core/gemm.py); `native` leaves torch's own kernels, and `environment` takes whatever variables this process
+portable/gemm.py); `native` leaves torch's own kernels, and `environment` takes whatever variables this process
 inherited, without the OpenBLAS products.
 """
 
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sentibench.core.params import ModelParams, RuntimeParams
-from sentibench.core.runtime import apply_runtime
+from sentibench.portable.runtime import apply_runtime
 
 # The shapes measured elsewhere: the embedded default (params.yaml's model.config, dropout included: it decides
 # which attention kernel runs), the ci profile, the seed's hfl/rbt3.

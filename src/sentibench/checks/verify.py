@@ -33,12 +33,12 @@ from ruamel.yaml import YAML
 
 from sentibench.checks.workspace import copy_repo, emulator_bin, lock_outputs, run_pipeline, work_folder
 from sentibench.core.atomic import write_json, write_text
-from sentibench.core.comparability import not_comparable, unpinned
 from sentibench.core.contract import GOLDEN, PARAMS, QUALITY_OUTPUTS
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.git import changed_files, git, git_output
 from sentibench.core.profile import apply_profile
 from sentibench.core.tables import flatten, render_table
+from sentibench.portable.comparability import not_comparable, unpinned
 from sentibench.runs.compare import compare
 from sentibench.runs.revisions import WORKSPACE, Snapshot, snapshot
 from sentibench.runs.tolerances import DEFAULT_TOLERANCES, load_tolerances

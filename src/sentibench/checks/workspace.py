@@ -18,8 +18,8 @@ from sentibench.core.contract import NONDETERMINISTIC_OUTPUTS, RAW_DATA, RUN_OUT
 from sentibench.core.errors import UserError
 from sentibench.core.git import git_output
 from sentibench.core.profile import apply_profile, overlay_params
-from sentibench.core.runtime import EMULATOR
 from sentibench.core.tables import flatten, is_number
+from sentibench.portable.runtime import EMULATOR
 
 
 def is_run_output(name: str) -> bool:

@@ -228,7 +228,7 @@ class RuntimeParams:
     deterministic: bool = option(True, "false: faster on CUDA, but reruns may differ")
     portable: bool = option(
         True,
-        "true: AVX2 kernels, matrix products in OpenBLAS's Haswell kernels (core/gemm.py) and the fused optimizer, "
+        "true: AVX2 kernels, matrix products in OpenBLAS's Haswell kernels (portable/gemm.py) and the fused optimizer, "
         "for the same bytes on every x86-64 CPU with AVX2 (docs/reproducibility.md); false: the CPU's fastest "
         "kernels, bytes only on the same CPU model (portable trains at about 0.8x their speed; docs/results.md)",
     )

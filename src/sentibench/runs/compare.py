@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from sentibench.bench.lockstep import Plan, plan_arguments, plan_from
-from sentibench.core.comparability import env_mismatch
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.tables import format_value, is_number, render_table
+from sentibench.portable.comparability import env_mismatch
 from sentibench.runs.aggregate import load_aggregate
 from sentibench.runs.revisions import WORKSPACE, Snapshot, snapshot
 from sentibench.runs.speed import measure_revisions, speed_rows, speed_table

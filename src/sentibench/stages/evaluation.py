@@ -14,8 +14,8 @@ from sentibench.core.contract import (
     TRAINED,
 )
 from sentibench.core.errors import run_cli
-from sentibench.core.runtime import apply_runtime
 from sentibench.core.stagecli import stage_command
+from sentibench.portable.runtime import apply_runtime
 from sentibench.scoring.predictions import evaluate_model
 
 

@@ -19,8 +19,8 @@ from sentibench.core.contract import (
     TOKENIZED,
 )
 from sentibench.core.errors import run_cli
-from sentibench.core.runtime import apply_runtime
 from sentibench.core.stagecli import stage_command
+from sentibench.portable.runtime import apply_runtime
 from sentibench.training.pretraining import pretrain, skip_reason
 
 

@@ -19,10 +19,10 @@ from sentibench.core.contract import (
     TRAIN_TIMING,
     TRAINED,
 )
-from sentibench.core.environment import environment
 from sentibench.core.errors import Terminated, UserError, run_cli
-from sentibench.core.runtime import apply_runtime
 from sentibench.core.stagecli import stage_command
+from sentibench.portable.environment import environment
+from sentibench.portable.runtime import apply_runtime
 from sentibench.training.finetune import finetune
 
 

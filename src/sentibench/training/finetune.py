@@ -20,7 +20,7 @@ from sentibench.core.faults import kill_point_callback
 from sentibench.core.modeling import save_tokenizer
 from sentibench.core.padding import padding_collator
 from sentibench.core.params import Params, as_dict
-from sentibench.core.runtime import apply_runtime, runtime_info
+from sentibench.portable.runtime import apply_runtime, runtime_info
 from sentibench.training.checkpoints import (
     checkpoint_marker,
     dataset_digest,

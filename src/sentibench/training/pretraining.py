@@ -27,7 +27,7 @@ from sentibench.core.contract import SKIPPED_NOTE, load_data_tokenizer, load_tok
 from sentibench.core.errors import UserError
 from sentibench.core.faults import kill_point_callback
 from sentibench.core.params import Params, TrainParams, as_dict
-from sentibench.core.runtime import runtime_info
+from sentibench.portable.runtime import runtime_info
 from sentibench.training.checkpoints import (
     checkpoint_marker,
     dataset_digest,

@@ -20,7 +20,7 @@ from typing import Any
 
 from sentibench.core.levers import trainer_arguments
 from sentibench.core.params import Params
-from sentibench.core.runtime import slow_lever_notes
+from sentibench.portable.runtime import slow_lever_notes
 from sentibench.training.batching import BucketSampler
 from sentibench.training.dropout import use_pcg64_dropout
 

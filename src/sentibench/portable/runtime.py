@@ -4,7 +4,7 @@ Measured with torch 2.13.0 on the CPU: reruns are byte-identical only with the s
 thread count and the same kernels, and AVX2 kernels give other weights than AVX-512 ones. So
 the thread count is always set from params, and `portable` (the default) pins the kernels: ATen's and
 oneDNN's through their variables, and the matrix products through numpy's OpenBLAS at its Haswell kernels
-(core/gemm.py), which replaces torch's CPU kernels for them. MKL still computes what is left of it (inside
+(portable/gemm.py), which replaces torch's CPU kernels for them. MKL still computes what is left of it (inside
 fused kernels): of its conditional-numerical-reproducibility branches only `COMPATIBLE` (and `AUTO`, which
 is no pinning) exists on every vendor's CPU (`MKL_CBWR=AVX2` means `AUTO` on AMD), so it stays pinned to
 `COMPATIBLE` (docs/reproducibility.md has the measurements). These variables are read once, when torch and
@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sentibench.core import gemm, isa
 from sentibench.core.errors import UserError
 from sentibench.core.params import RuntimeParams
+from sentibench.portable import gemm, isa
 
 AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 PORTABLE_ENV = {**AVX2_ENV, "MKL_CBWR": "COMPATIBLE"}
@@ -35,7 +35,7 @@ KERNEL_CANDIDATES = {
     "MKL_ENABLE_INSTRUCTIONS=AVX2": {**AVX2_ENV, "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
 }
 # Not a kernel pin (no byte depends on it): torch's OpenMP threads spin for about 300,000 turns after each op
-# before they sleep, and that spinning takes the cores from the portable GEMMs' own threads (core/gemm.py).
+# before they sleep, and that spinning takes the cores from the portable GEMMs' own threads (portable/gemm.py).
 # Short spins: 84-86 ms a default step against 116-121 ms, same bytes (docs/results.md). A value the user set
 # is kept.
 PORTABLE_SPEED_ENV = {"GOMP_SPINCOUNT": "1000"}

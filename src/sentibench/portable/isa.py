@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import os
 import platform
 from functools import cache
 
@@ -50,3 +51,13 @@ def missing_for_portable() -> tuple[str, ...]:
         if leaf > highest or not cpuid(leaf)[register] >> bit & 1:
             missing.append(name)
     return tuple(missing)
+
+
+def pin_openblas() -> None:
+    """numpy's OpenBLAS at one thread, and at its Haswell kernels where the CPU has them; a Haswell pin
+    inherited from a parent process on another CPU is dropped (it would end this one with SIGILL)."""
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    if not missing_for_portable():
+        os.environ["OPENBLAS_CORETYPE"] = "Haswell"
+    elif os.environ.get("OPENBLAS_CORETYPE") == "Haswell":
+        del os.environ["OPENBLAS_CORETYPE"]
