@@ -39,7 +39,6 @@ PACKAGES = (
     "accelerate",
     "snownlp",
 )
-_ONEDNN_PROBE = "import torch; torch.ones(8, 8).to_mkldnn()"  # any oneDNN call makes it report its ISA
 
 
 def package_versions() -> dict[str, str | None]:
@@ -61,22 +60,48 @@ def mkl_version() -> str | None:
 
 
 def onednn_isa() -> str | None:
-    """The ISA oneDNN dispatches to, as its verbose mode reports it (read in a child process)."""
-    env = {**os.environ, "ONEDNN_VERBOSE": "1"}
-    emulator = os.environ.get(EMULATOR, "").split()  # the child runs on the same (emulated) CPU as this process
-    try:
-        out = subprocess.run(
-            [*emulator, sys.executable, "-c", _ONEDNN_PROBE],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    """The ISA oneDNN dispatches to in this process (the one that trained), as its verbose mode reports it: one
+    oneDNN call with verbose on, its output (written by C to file descriptor 1) caught in a temporary file."""
+    import tempfile
+
+    import torch
+
+    with tempfile.TemporaryFile() as caught:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(caught.fileno(), 1)
+        try:
+            with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+                torch.ones(8, 8).to_mkldnn()  # any oneDNN call makes it report its ISA
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        caught.seek(0)
+        out = caught.read().decode(errors="replace")
     match = re.search(r"cpu,isa:([^\n]+)", out)
     return match.group(1).strip() if match else None
+
+
+# MKL's conditional-numerical-reproducibility branches (mkl_cbwr.h), as `mkl_cbwr_get(MKL_CBWR_BRANCH)` names them
+MKL_BRANCHES = {2: "AUTO", 3: "COMPATIBLE", 4: "SSE2", 6: "SSSE3", 7: "SSE4_1", 8: "SSE4_2", 9: "AVX", 10: "AVX2"}
+MKL_BRANCHES |= {11: "AVX512_MIC", 12: "AVX512", 13: "AVX512_MIC_E1", 14: "AVX512_E1"}
+
+
+def mkl_branch() -> str | None:
+    """The branch MKL itself says it runs (None: no branch pinned), asked of the MKL inside torch: what MKL_CBWR
+    asked for is not always what it got (MKL_CBWR=AVX2 means AUTO on an AMD CPU)."""
+    import ctypes
+
+    import torch
+
+    try:
+        library = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+        get = library.mkl_serv_cbwr_get
+    except (OSError, AttributeError):  # a torch without MKL inside
+        return os.environ.get("MKL_CBWR")
+    get.restype, get.argtypes = ctypes.c_int, [ctypes.c_int]
+    code = get(1)  # MKL_CBWR_BRANCH
+    return None if code == 1 else MKL_BRANCHES.get(code, f"branch {code}")  # 1: MKL_CBWR_BRANCH_OFF
 
 
 def openblas_pools() -> str:
@@ -186,8 +211,9 @@ def environment(runtime: RuntimeParams, repo: Path = Path()) -> dict[str, Any]:
             "aten_capability": torch.backends.cpu.get_cpu_capability(),
             "onednn_isa": onednn_isa(),
             "cpuid_features": cpuid_features(),
-            "mkl_cbwr": os.environ.get("MKL_CBWR"),
+            "mkl_cbwr": mkl_branch(),
             "matrix_products": gemm.describe() if gemm.installed() else "torch's own (MKL)",
+            "matrix_products_computed": gemm.computed(),  # by the pinned OpenBLAS in this process
             "openblas": openblas_pools(),
             "emulator": os.environ.get(EMULATOR),  # the model above is then the host's, not the one emulated
         },

@@ -66,6 +66,7 @@ class _State:
     library: Any = None
     flash_attention = True  # the setting found at install, given back by uninstall
     threads = 1
+    computed = 0  # products computed here since the process started: verify reads it from env.json
     pool: ThreadPoolExecutor | None = None
     pool_pid = 0
 
@@ -255,6 +256,7 @@ def baddbmm(bias: Any, a: Any, b: Any, *, beta: float = 1, alpha: float = 1) -> 
 def _baddbmm(bias: Any, a: Any, b: Any, shape: tuple[int, int, int], beta: float, alpha: float) -> Any:
     """baddbmm of checked arguments."""
     _refuse_other_dtypes(a, b)
+    _State.computed += 1
     out, blas_beta = _start(bias, shape, a.dtype, beta)
     if out.numel() and a.shape[2]:
         _multiply(a, b, out, float(alpha), blas_beta)
@@ -385,6 +387,12 @@ def uninstall() -> None:
         _State.library = None
         if not torch.cuda.is_available():
             torch.backends.cuda.enable_flash_sdp(_State.flash_attention)  # as the user had it
+
+
+def computed() -> int:
+    """How many products this process computed in the pinned OpenBLAS: a portable run that computed none did
+    not run where its env.json says."""
+    return _State.computed
 
 
 def installed() -> bool:
