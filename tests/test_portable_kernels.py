@@ -63,9 +63,12 @@ def test_the_fingerprint_covers_forward_backward_and_the_step(native_portable):
 
 
 def test_every_product_runs_in_openblas_whatever_mkl_does(native_portable):
-    """With MKL left to its own kernels (MKL_CBWR unset, ATen still at AVX2) the portable step is unchanged:
-    no product of it reaches MKL. Without the OpenBLAS products, the same MKL change does change it, so the
-    comparison could fail."""
+    """With MKL left to its own kernels (MKL_CBWR unset, ATen still at AVX2) no product of the portable step
+    changes: the first output whose bytes can move is BertPooler's tanh, MKL's VML and the one MKL call left on
+    the path (docs/reproducibility.md), which MKL_CBWR=COMPATIBLE holds. On an Intel CPU with AVX-512 it does
+    move there, and everything after it with it; on an AMD CPU MKL runs the same EX kernel either way and
+    nothing moves. Without the OpenBLAS products, the same MKL change does change them, so the comparison could
+    fail."""
     avx2_only = {k: v for k, v in PORTABLE_ENV.items() if k != "MKL_CBWR"}
     code = (
         "import json, torch; from sentibench.portable import gemm; from sentibench.checks.kernels import fingerprint;"
@@ -74,7 +77,8 @@ def test_every_product_runs_in_openblas_whatever_mkl_does(native_portable):
     )
     environment = {**unpinned_environment(), **avx2_only, "PYTHONPATH": str(REPO / "src")}
     done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True)
-    assert json.loads(done.stdout) == native_portable
+    moved = differing(native_portable, json.loads(done.stdout))  # in the order the step computed them
+    assert not moved or moved[0] == "forward bert.pooler.activation", moved[:3]
     mkl_own = fingerprint(kernels="environment", env=avx2_only)
     assert differing(mkl_own, fingerprint(kernels="environment", env=PORTABLE_ENV))
 

@@ -12,6 +12,7 @@ import platform
 import re
 import subprocess
 import sys
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -59,9 +60,11 @@ def mkl_version() -> str | None:
     return f"{match.group(1)} (build {match.group(2)})" if match else None
 
 
+@cache
 def onednn_isa() -> str | None:
     """The ISA oneDNN dispatches to in this process (the one that trained), as its verbose mode reports it: one
-    oneDNN call with verbose on, its output (written by C to file descriptor 1) caught in a temporary file."""
+    oneDNN call with verbose on, its output (written by C to file descriptor 1) caught in a temporary file.
+    oneDNN prints that header once a process, so the answer is kept (the ISA cannot change once it loaded)."""
     import tempfile
 
     import torch

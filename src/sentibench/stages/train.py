@@ -29,11 +29,16 @@ from sentibench.training.finetune import finetune
 def launch_distributed(processes: int, argv: Sequence[str]) -> None:
     """Re-run this stage under torchrun with `processes` workers on this host (DDP; gloo on CPU). torchrun puts
     its own SIGTERM handler in place of ours: it stops the workers (each removes its temporaries and exits 143)
-    and raises here, where it becomes the same SIGTERM exit as a single process's."""
+    and raises here, where it becomes the same SIGTERM exit as a single process's. Its handler raises wherever
+    the launcher is, also inside one of torchrun's own log calls, where `logging` would print a traceback of its
+    own ("--- Logging error ---", seen once in CI); logging's errors are therefore not printed here."""
+    import logging
+
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import main as torchrun
 
+    logging.raiseExceptions = False
     try:
         torchrun(["--standalone", f"--nproc-per-node={processes}", "-m", "sentibench.stages.train", *argv])
     except SignalException as err:
