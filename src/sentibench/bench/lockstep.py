@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,6 @@ class Side:
 
     label: str
     arguments: Sequence[str]
-    env: dict[str, str] = field(default_factory=dict)  # added to the unpinned environment
 
 
 class Worker:
@@ -68,7 +67,7 @@ class Worker:
             stdout=subprocess.PIPE,
             stderr=self.log,
             text=True,
-            env={**unpinned_environment(), **side.env},
+            env=unpinned_environment(),
         )
 
     def expect(self) -> dict[str, Any]:

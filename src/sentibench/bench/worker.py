@@ -4,9 +4,10 @@ batch) each time it is told, its seconds and tokens sent back, then it waits.
 It runs as a file (`python worker.py`), never as a module, so that `--src` can put another revision's
 package first on the path: every `sentibench` import below is then that revision's own code, and what it
 needs of that revision is only `load_params`, `apply_runtime` (in `portable.runtime`, or `core.runtime` in a
-revision older than that room), `load_tokenized`, `load_data_tokenizer` and
-the benchmark's `measure_training(params, dataset, tokenizer, callbacks=...)`. Training runs that revision's
-benchmark steps; a callback of this file holds the Trainer at the end of each step until the next command.
+revision older than that room), `load_tokenized`, `load_data_tokenizer`, `ENCODED_FIELDS`, `synchronize` and
+the benchmark's `measure_training(params, dataset, tokenizer, callbacks=...)` and `inference_batches`. Training
+runs that revision's benchmark steps; a callback of this file holds the Trainer at the end of each step until the
+next command.
 
 Protocol: this file writes one JSON object per line after MARK on standard output (other output is ignored)
 and reads one command per line: `step` (training), `infer` (the next inference batch), `end` (leave this
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import random
 import sys
 import time
 from pathlib import Path
@@ -35,13 +35,6 @@ def send(message: dict[str, Any]) -> None:
 
 def receive() -> str:
     return sys.stdin.readline().strip() or "end"
-
-
-def synchronize() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def extra_work(size: int, repeats: int) -> Any:
@@ -65,6 +58,8 @@ def lockstep_callback(extra: Any) -> Any:
     """Holds the Trainer after every step until the parent says `step` again (or `end`); times each step
     from the moment it was let go, so the wait is never counted, and fetching its batch is."""
     from transformers import TrainerCallback
+
+    from sentibench.bench.flops import synchronize
 
     class Lockstep(TrainerCallback):
         tokens = rows = 0
@@ -102,13 +97,14 @@ def lockstep_callback(extra: Any) -> Any:
 
 
 def inference_batches(model: Any, tokenizer: Any, test: Any, batch_size: int) -> list[dict[str, Any]]:
-    """The test split in batches as serving systems batch (length-sorted, each padded to its own longest row),
-    in a seeded shuffled order: the same batches in the same order on every side."""
-    fields = [name for name in ("input_ids", "token_type_ids", "attention_mask") if name in test.column_names]
-    rows = test.select_columns(fields)
-    order = sorted(range(len(rows)), key=lambda i: (len(rows[i]["input_ids"]), i))
-    groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    random.Random(0).shuffle(groups)
+    """The test split cut as the benchmark stage cuts it (its `inference_batches`: length-sorted, each batch
+    padded to its own longest row, in a seeded shuffled order): the same batches in the same order on every side
+    whose revision cuts them alike."""
+    from sentibench.bench.benchmark import inference_batches as cut
+    from sentibench.core.contract import ENCODED_FIELDS
+
+    rows = test.select_columns(list(ENCODED_FIELDS))
+    groups = cut([len(row["input_ids"]) for row in rows], batch_size, length_sorted=True)
     device = next(model.parameters()).device
     padded = (tokenizer.pad([rows[i] for i in group], return_tensors="pt") for group in groups)
     return [{name: value.to(device) for name, value in batch.items()} for batch in padded]
@@ -117,6 +113,8 @@ def inference_batches(model: Any, tokenizer: Any, test: Any, batch_size: int) ->
 def serve_inference(model: Any, batches: list[dict[str, Any]]) -> None:
     """Answer `infer` with the next batch's forward pass (cycling), until `end`."""
     import torch
+
+    from sentibench.bench.flops import synchronize
 
     model.eval()
     send({"ready": "inference"})
