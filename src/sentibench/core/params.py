@@ -230,7 +230,7 @@ class RuntimeParams:
         True,
         "true: AVX2 kernels, matrix products in OpenBLAS's Haswell kernels (portable/gemm.py) and the fused optimizer, "
         "for the same bytes on every x86-64 CPU with AVX2 (docs/reproducibility.md); false: the CPU's fastest "
-        "kernels, bytes only on the same CPU model (portable trains at about 0.8x their speed; docs/results.md)",
+        "kernels, bytes only on the same CPU model (portable trains at 0.5x-0.8x their speed, by CPU; docs/results.md)",
     )
 
     def validate(self) -> None:

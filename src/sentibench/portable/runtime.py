@@ -162,8 +162,10 @@ def slow_lever_notes(portable: bool, bf16: bool) -> list[str]:
     notes = []
     if portable:
         notes.append(
-            "runtime.portable: true (the default) trains at about 0.8x native speed, for the same bytes on every "
-            "x86-64 CPU (docs/results.md#portable-speed); runtime.portable: false is faster, bytes on this CPU only"
+            "runtime.portable: true (the default) trains at about 0.8x native speed on an AVX2-only CPU and "
+            "0.53x-0.55x on an AVX-512 one, for the same bytes on every x86-64 CPU with AVX2 "
+            "(docs/results.md#portable-speed, #speed-verdicts); runtime.portable: false is faster, bytes on this "
+            "CPU only"
         )
     isa = cpu_identity()["isa"]
     if bf16 and platform.machine() == "x86_64" and not {"avx512_bf16", "amx_bf16"} & set(isa):
