@@ -31,6 +31,7 @@ CAPABILITIES = {
     "chromium": ("chromium", "the offline plot pages were not opened in a browser"),
     "root": ("needs root", "a full disk was not tried on a real filesystem"),
     "olah": ("olah", "the Hub code paths were not run against a local Hub"),
+    "gdb": ("needs gdb", "MKL's calls were not counted (a portable step's, and which operators reach MKL)"),
     "avx512": ("no AVX-512", "native kernels were not shown to differ from the portable ones on this CPU"),
 }
 REQUIRED = "SENTIBENCH_REQUIRE"  # capabilities (comma-separated) whose skips fail the run: .ci/run sets it

@@ -2,11 +2,11 @@
 
 Whole-pipeline reruns say *that* two CPUs differ; this says *where*. It builds the model of a named
 shape with fixed weights and a fixed batch (variable lengths, so masks and padding are exercised),
-runs forward, backward and one optimizer step as the Trainer runs them (fused AdamW, the optimizer
-portable mode pins), and prints a hash of every module's output, every gradient and every updated
-parameter. Run it natively and under `qemu-x86_64 -cpu MODEL` with the same `--kernels`, and the
-first differing name is the op that is not portable (tests/test_portable_kernels.py does). `--kernels
-portable` applies runtime.portable as a stage does (the variables, and the OpenBLAS matrix products of
+runs forward, backward, one optimizer step and an evaluation forward as the Trainer runs them (fused
+AdamW, the optimizer portable mode pins), and prints a hash of every module's output, every gradient, every
+updated parameter and the evaluation's logits. Run it natively and under `qemu-x86_64 -cpu MODEL` with the
+same `--kernels`, and the first differing name is the op that is not portable (tests/test_portable_kernels.py
+does). `--kernels portable` applies runtime.portable as a stage does (the variables, and the OpenBLAS matrix products of
 portable/gemm.py); `native` leaves torch's own kernels, and `environment` takes whatever variables this process
 inherited, without the OpenBLAS products.
 """
@@ -39,7 +39,8 @@ def _digest(tensor: Any) -> str:
 
 
 def fingerprint(shape: str, optimizer: str = "fused", batch: int = 8, tokens: int = 64) -> dict[str, str]:
-    """Hash of every module output (forward), gradient (backward) and parameter after one AdamW step."""
+    """Hash of every module output (forward), gradient (backward) and parameter after one AdamW step, and of the
+    logits an evaluation then computes."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
@@ -61,9 +62,7 @@ def fingerprint(shape: str, optimizer: str = "fused", batch: int = 8, tokens: in
 
         return hook
 
-    for name, module in model.named_modules():
-        if name:
-            module.register_forward_hook(record(name))
+    hooks = [module.register_forward_hook(record(name)) for name, module in model.named_modules() if name]
     flags = {"fused": {"fused": True}, "foreach": {"foreach": True}, "for-loop": {"foreach": False}}[optimizer]
     adamw = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01, **flags)
     loss = model(input_ids=ids * mask, attention_mask=mask, labels=labels).loss
@@ -74,6 +73,10 @@ def fingerprint(shape: str, optimizer: str = "fused", batch: int = 8, tokens: in
     adamw.step()
     for name, parameter in model.named_parameters():
         out[f"step {name}"] = _digest(parameter)
+    for hook in hooks:
+        hook.remove()
+    with torch.no_grad():  # evaluation's forward: no dropout, no autograd (other kernels on some CPUs)
+        out["eval logits"] = _digest(model.eval()(input_ids=ids * mask, attention_mask=mask).logits)
     return out
 
 

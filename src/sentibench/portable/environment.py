@@ -114,9 +114,11 @@ def openblas_pools() -> str:
 
     pools = [p for p in threadpool_info() if p.get("internal_api") == "openblas"]
     return "; ".join(
-        f"{p.get('prefix')} {p.get('version')} {p.get('architecture')}, {p.get('num_threads')} thread"
-        + ("s" if p.get("num_threads") != 1 else "")
-        for p in sorted(pools, key=lambda p: str(p.get("prefix")))
+        sorted(  # not in load order: scipy's and numpy's pools share a prefix, and which loads first varies
+            f"{p.get('prefix')} {p.get('version')} {p.get('architecture')}, {p.get('num_threads')} thread"
+            + ("s" if p.get("num_threads") != 1 else "")
+            for p in pools
+        )
     )
 
 

@@ -30,6 +30,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from sentibench.portable import vml
+
 CORETYPE = "Haswell"  # pinned with one thread for every sentibench process, in sentibench/__init__.py
 # numpy 2.4.6's wheel (scipy-openblas64); its Haswell kernels are what the committed bytes were made with.
 OPENBLAS_VERSION = "0.3.31.188.0"
@@ -313,14 +315,17 @@ def _in_place(target: Any, result: Any) -> Any:
     return target.copy_(result)
 
 
-def _refuse(name: str) -> Any:
+def _refuse(name: str, why: str) -> Any:
     def refused(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError(
-            f"runtime.portable: aten::{name} would compute in MKL, outside the pinned matrix products "
-            "(portable/gemm.py); use mm, matmul or linear, or runtime.portable: false"
-        )
+        raise RuntimeError(f"runtime.portable: aten::{name} would compute in MKL, {why}, or runtime.portable: false")
 
     return refused
+
+
+REFUSALS = {  # why, for each refused operator
+    **{name: "outside the pinned matrix products (portable/gemm.py); use mm, matmul or linear" for name in REFUSED},
+    **{name: "whose vector math differs between CPU vendors (portable/vml.py)" for name in vml.REFUSED},
+}
 
 
 KERNELS = {
@@ -354,7 +359,8 @@ def blas_operators() -> list[str]:
 
 
 def install(threads: int) -> None:
-    """Route this process's CPU matrix products to OpenBLAS (once; `threads` Python threads share the blocks)."""
+    """Route this process's CPU matrix products to OpenBLAS (once; `threads` Python threads share the blocks),
+    and keep its elementwise math out of MKL's VML (portable/vml.py)."""
     _State.threads = threads
     if _State.library is not None:
         return
@@ -365,10 +371,10 @@ def install(threads: int) -> None:
     library = torch.library.Library("aten", "IMPL")
     with warnings.catch_warnings():  # torch warns that it replaces its own CPU kernel: that is the point
         warnings.simplefilter("ignore")
-        for name, kernel in KERNELS.items():
+        for name, kernel in {**KERNELS, **vml.kernels(_into, _in_place)}.items():
             library.impl(name, kernel, "CPU")
-        for name in REFUSED:
-            library.impl(name, _refuse(name), "CPU")
+        for name, why in REFUSALS.items():
+            library.impl(name, _refuse(name, why), "CPU")
     _State.library = library
     # The fused CPU attention (flash) multiplies inside its own kernel, through MKL: off, attention takes
     # scaled_dot_product_attention's math path, whose products are bmm calls, so they run here too. Measured:

@@ -4,10 +4,10 @@ Measured with torch 2.13.0 on the CPU: reruns are byte-identical only with the s
 thread count and the same kernels, and AVX2 kernels give other weights than AVX-512 ones. So
 the thread count is always set from params, and `portable` (the default) pins the kernels: ATen's and
 oneDNN's through their variables, and the matrix products through numpy's OpenBLAS at its Haswell kernels
-(portable/gemm.py), which replaces torch's CPU kernels for them. MKL still computes what is left of it (inside
-fused kernels): of its conditional-numerical-reproducibility branches only `COMPATIBLE` (and `AUTO`, which
-is no pinning) exists on every vendor's CPU (`MKL_CBWR=AVX2` means `AUTO` on AMD), so it stays pinned to
-`COMPATIBLE` (docs/reproducibility.md has the measurements). These variables are read once, when torch and
+(portable/gemm.py), which replaces torch's CPU kernels for them, and the elementwise math torch would hand to
+MKL's vector math stays out of it (portable/vml.py): a portable training or evaluation step calls MKL not once
+(counted under gdb: checks/mklcalls.py). MKL stays pinned to `COMPATIBLE`, its one branch that exists on every
+vendor's CPU, for whatever reaches it unseen (`pow(x, 0.5)`'s sqrt). These variables are read once, when torch and
 numpy load: `apply_runtime` must run before the first `import torch` of the process (every stage calls it
 first), and sentibench must be imported before numpy (its __init__ pins OpenBLAS).
 """
