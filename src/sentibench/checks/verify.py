@@ -241,16 +241,19 @@ def copy_params(repo: Path, profile: str) -> str:
     return apply_profile(profile, repo / PARAMS, repo / "profiles")
 
 
-def verify(repo: Path, workdir: Path, profile: str | None, emulate: str | None) -> Results:
-    """Copy the repository, run the pipeline there (optionally on an emulated CPU), return what it made."""
+def verify(
+    repo: Path, workdir: Path, profile: str | None, emulate: str | None, image: str | None = None
+) -> Results:
+    """Copy the repository, run the pipeline there (optionally on an emulated CPU, or inside a Docker image on
+    this CPU), return what it made."""
     copy = workdir / "run"
     copy_repo(repo, copy, profile)
     emulator = emulator_bin(workdir / f"emulate-{emulate}", emulate) if emulate else None
     log = workdir / "run.log"
-    where = f" on an emulated {emulate} CPU" if emulate else ""
+    where = f" on an emulated {emulate} CPU" if emulate else (f" in docker image {image}" if image else "")
     print(f"verify: dvc repro of the committed params{where} in {copy} (log: {log})", flush=True)
     started = time.perf_counter()
-    run_pipeline(copy, log, emulator=emulator)
+    run_pipeline(copy, log, image=image, emulator=emulator)
     print(f"verify: done in {time.perf_counter() - started:.0f} s", flush=True)
     return run_results(copy, "this run")
 
@@ -265,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--report", type=Path, metavar="DIR", help="write certificate.json and certificate.md here")
     parser.add_argument("--emulate-cpu", metavar="CPU", help="run under qemu-x86_64 emulating this CPU model")
     parser.add_argument(
+        "--docker", metavar="IMAGE", help="run inside this image, on this CPU (docker/build-cuda.sh: the CUDA image)"
+    )
+    parser.add_argument(
         "--allow-dirty", action="store_true", help="verify the working tree although it differs from HEAD"
     )
     parser.add_argument("--record", action="store_true", help="write golden/PROFILE.json from this run (with --why)")
@@ -276,6 +282,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     repo = args.repo.resolve()
+    if args.docker and args.emulate_cpu:
+        raise UserError("--docker and --emulate-cpu both choose where the run happens: give one")
     if args.record and not (args.profile and args.why and args.why.strip()):
         raise UserError("--record needs --profile (the default's golden bytes are dvc.lock) and --why 'reason'")
     if not (repo / PARAMS).is_file():
@@ -301,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
     try:
         with work_folder(args.keep, "sentibench-verify-") as workdir:
-            actual = verify(repo, workdir, args.profile, args.emulate_cpu)
+            actual = verify(repo, workdir, args.profile, args.emulate_cpu, args.docker)
     except OSError as err:
         raise UserError(
             f"{err.filename or args.keep or 'the temporary folder'}: scratch folder cannot be written ({err.strerror})"
