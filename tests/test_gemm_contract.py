@@ -2,6 +2,10 @@
 same kind of error and the same words (left unchecked, OpenBLAS read past a buffer: garbage, or a segfault), and
 uninstalling gives back the attention setting the user had."""
 
+import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import torch
 
@@ -123,3 +127,31 @@ def test_out_and_in_place_products_run_here_and_the_rest_is_refused(portable, mo
     }.items():
         with pytest.raises(RuntimeError, match=rf"runtime\.portable: aten::{refused}_? would compute in MKL"):
             call()
+
+
+def test_threads_computing_products_at_once_make_one_pool(portable, monkeypatch):
+    """The pool the blocks are shared over is made under a lock: eight threads whose first products start
+    together make one, and their products are right. Making a pool waits (up to half a second) for a second
+    thread to be making one too: without the lock one always is, and two pools are made."""
+    made = []
+    together = threading.Barrier(2, timeout=0.5)
+
+    def counted(*args, **kwargs):
+        made.append(args)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            together.wait()
+        return ThreadPoolExecutor(*args, **kwargs)
+
+    monkeypatch.setattr(gemm, "ThreadPoolExecutor", counted)
+    monkeypatch.setattr(gemm._State, "pool", None)
+    a, b = torch.randn(64, 96), torch.randn(96, 512)  # 512 columns: two blocks, so the pool is used
+    expected = torch.from_numpy(a.numpy() @ b.numpy())
+    start = threading.Barrier(8)
+
+    def product() -> bool:
+        start.wait()
+        return torch.allclose(torch.mm(a, b), expected, atol=1e-4)
+
+    with ThreadPoolExecutor(8) as callers:
+        assert all(callers.map(lambda _: product(), range(8)))
+    assert len(made) == 1

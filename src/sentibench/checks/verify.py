@@ -241,9 +241,7 @@ def copy_params(repo: Path, profile: str) -> str:
     return apply_profile(profile, repo / PARAMS, repo / "profiles")
 
 
-def verify(
-    repo: Path, workdir: Path, profile: str | None, emulate: str | None, image: str | None = None
-) -> Results:
+def verify(repo: Path, workdir: Path, profile: str | None, emulate: str | None, image: str | None = None) -> Results:
     """Copy the repository, run the pipeline there (optionally on an emulated CPU, or inside a Docker image on
     this CPU), return what it made."""
     copy = workdir / "run"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import ctypes
 import math
 import os
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -71,6 +72,7 @@ class _State:
     computed = 0  # products computed here since the process started: verify reads it from env.json
     pool: ThreadPoolExecutor | None = None
     pool_pid = 0
+    lock = threading.Lock()  # held while the pool is made
 
 
 @cache
@@ -171,13 +173,23 @@ def _multiply(a: Any, b: Any, out: Any, alpha: float, beta: float) -> None:
     if shares == 1:
         run(calls)
         return
-    if _State.pool is None or _State.pool_pid != os.getpid():  # a forked child has no pool threads
-        _State.pool = ThreadPoolExecutor(_State.threads - 1, thread_name_prefix="portable-gemm")
-        _State.pool_pid = os.getpid()
-    others = [_State.pool.submit(run, calls[share::shares]) for share in range(1, shares)]
+    others = [_pool().submit(run, calls[share::shares]) for share in range(1, shares)]
     run(calls[::shares])
     for future in others:
         future.result()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The pool the blocks are shared out over: one a process (a forked child has no pool threads), made once
+    even when several threads compute products at once."""
+    with _State.lock:
+        if _State.pool is None or _State.pool_pid != os.getpid():
+            _State.pool = ThreadPoolExecutor(_State.threads - 1, thread_name_prefix="portable-gemm")
+            _State.pool_pid = os.getpid()
+        return _State.pool
+
+
+os.register_at_fork(after_in_child=lambda: setattr(_State, "lock", threading.Lock()))  # never inherited held
 
 
 # torch's contract, kept: the override raises what torch's own CPU kernel raises for the same mistake, with
