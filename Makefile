@@ -6,7 +6,13 @@ PYTHON ?= python3
 VENV ?= .venv
 HUB_VENV ?= .venv-hub
 BIN := $(VENV)/bin
-INSTALL := -m pip install --quiet --require-hashes --no-deps
+# Installs go through uv (parallel downloads, hash-checked: `uv pip install --require-hashes`), which pip puts into
+# the venv first from its own lock (requirements/uv.txt); where uv cannot install (an index it cannot reach, a
+# platform without its wheel, a wheel folder only pip's config names), pip does, and says so. One attempt at an
+# unreachable index, not pip's five retries or uv's three.
+INSTALL := -m pip install --quiet --require-hashes --no-deps --retries 0
+install = UV_HTTP_RETRIES=0 $(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes --no-deps $(1) \
+	|| { echo "setup: uv could not install $(2): pip installs it"; $(BIN)/python $(INSTALL) $(1); }
 # torch's build: cpu (PyTorch's CPU index; a local wheel folder in pip's config serves too) or cuda (PyPI's
 # CUDA 13.0 build with its libraries, several GB). Both gave the same CPU bytes. The index is asked for torch
 # alone: pip would ask it for every package, and it holds only PyTorch's.
@@ -18,17 +24,17 @@ setup: $(VENV)/.runtime-$(TORCH)
 setup-dev: $(VENV)/.dev $(HUB_VENV)/.installed
 
 # (one stamp per build: switching TORCH reinstalls torch, and switching back does too)
-$(VENV)/.runtime-$(TORCH): requirements/runtime.txt requirements/torch-$(TORCH).txt pyproject.toml
+$(VENV)/.runtime-$(TORCH): requirements/runtime.txt requirements/torch-$(TORCH).txt requirements/uv.txt pyproject.toml
 	rm -f $(VENV)/.runtime-*
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python $(INSTALL) $(TORCH_INDEX_$(TORCH)) --requirement requirements/torch-$(TORCH).txt
-	$(BIN)/python $(INSTALL) --requirement requirements/runtime.txt
+	$(BIN)/python $(INSTALL) --requirement requirements/uv.txt || echo "setup: no uv for this platform: pip installs"
+	$(call install,$(TORCH_INDEX_$(TORCH)) --requirement requirements/torch-$(TORCH).txt,torch)
+	$(call install,--requirement requirements/runtime.txt,the runtime)
 	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime-$(TORCH) requirements/dev.txt
-	$(BIN)/python $(INSTALL) --requirement requirements/dev.txt
+	$(call install,--requirement requirements/dev.txt,the test tools)
 	touch $@
 
 # The local Hub server the tests start (olah): its own venv, its own psutil.

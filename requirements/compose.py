@@ -3,8 +3,9 @@
 uv resolves the runtime twice: once where the CPU build of torch is found (torch 2.13.0+cpu), once on PyPI
 alone, where torch 2.13.0 is the CUDA 13.0 build. Everything but torch is the same in both, so it is one lock,
 runtime.txt; each build of torch is a lock of its own, torch-cpu.txt and torch-cuda.txt (the CUDA build with the
-libraries it pulls in). pip prefers a file whose hash its index announces, so one pin listing both builds'
-hashes would take PyPI's CUDA build wherever PyPI is reachable: a lock per build lets the set-up choose."""
+libraries it pulls in); uv.txt is uv alone, which the set-up puts into the venv first. pip prefers a file whose
+hash its index announces, so one pin listing both builds' hashes would take PyPI's CUDA build wherever PyPI is
+reachable: a lock per build lets the set-up choose."""
 
 import re
 import sys
@@ -42,6 +43,7 @@ def main(cpu_lock: str, pypi_lock: str, dev_lock: str, folder: str) -> None:
     write(out / "torch-cuda.txt", "torch's CUDA 13.0 build (PyPI) and the libraries it adds.", cuda)
     tools = {name: lines for name, lines in dev.items() if name not in cpu}
     write(out / "dev.txt", "Tests, lint and the locker, beside runtime.txt.", tools)
+    write(out / "uv.txt", "uv, which the set-up installs first and installs the other locks with.", {"uv": dev["uv"]})
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 #                  image; `make setup TORCH=cuda`). Both builds gave the same CPU bytes
 #                  (shared/evidence/cross-vendor.md, ledger/).
 #   dev.txt        the `test` extra (pytest, lint, the locker), installed beside runtime.txt.
+#   uv.txt         uv alone (its pin in dev.txt): the set-up installs it first with pip, then the other locks with it.
 #   hub.txt        olah, the local Hub server tests start, in its own venv: its fastapi-utils needs psutil<6,
 #                  and the runtime's psutil stays the version the runtime resolves to.
 # env: TORCH_CPU_WHEELS, a folder or index page holding torch-2.13.0+cpu (default: PyTorch's CPU index).

@@ -54,7 +54,7 @@ def test_each_image_installs_its_locks_hash_checked_from_local_wheels_only(docke
     assert f"--requirement {lock}" in text
 
 
-@pytest.mark.parametrize("lock", ["runtime.txt", "torch-cpu.txt", "torch-cuda.txt", "dev.txt", "hub.txt"])
+@pytest.mark.parametrize("lock", ["runtime.txt", "torch-cpu.txt", "torch-cuda.txt", "dev.txt", "hub.txt", "uv.txt"])
 def test_every_pin_of_every_lock_names_its_files_by_hash(lock: str) -> None:
     found = pins(lock)
     assert found
@@ -69,6 +69,15 @@ def test_the_locks_by_role_add_to_the_runtime_and_never_repin_it() -> None:
     assert {"triton", "nvidia-cudnn-cu13"} <= set(pins("torch-cuda.txt"))
     assert not {"torch", "olah", "fastapi-utils", "pytest", "ruff"} & set(runtime)  # images carry the runtime only
     assert int(runtime["psutil"][0].split("==")[1].split(".")[0]) >= 7  # not held back by the Hub server's pin
+
+
+def test_the_set_up_installs_with_the_uv_of_the_dev_lock_and_falls_back_to_pip() -> None:
+    """uv.txt is dev.txt's uv, pin and hashes (make lock writes both); the set-up installs it first, then every lock
+    with it, and pip where uv fails, once per index (no retries)."""
+    assert pins("uv.txt") == {"uv": pins("dev.txt")["uv"]}
+    makefile = (REPO / "Makefile").read_text()
+    assert "--requirement requirements/uv.txt" in makefile and "UV_HTTP_RETRIES=0" in makefile
+    assert "--retries 0" in makefile and "uv could not install" in makefile
 
 
 def test_each_build_of_torch_is_one_hash_pinned_lock() -> None:

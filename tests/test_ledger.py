@@ -51,6 +51,19 @@ def test_a_certificate_becomes_one_entry_per_machine_and_profile(tmp_path, capsy
     assert "GenuineIntel 6/167 avx512" in out and "AuthenticAMD 25/1 (other vendor)" in out
 
 
+def test_re_recorded_bytes_are_a_row_of_their_own(tmp_path, monkeypatch):
+    """A machine that held the bytes before they were re-recorded keeps that row beside its new one."""
+    book = tmp_path / "ledger"
+    certificate = tmp_path / "certificate.json"
+    certificate.write_text(json.dumps(_certificate(_env())))
+    for model in ("aaa", "bbb", "bbb"):
+        hashes = {"train: models/trained": model}
+        monkeypatch.setattr(ledger, "committed_hashes", lambda *_, found=hashes: found)
+        ledger.main(["--ledger", str(book), "--add", str(certificate)])
+    rows = sorted(json.loads(p.read_text())["hashes"]["train: models/trained"] for p in book.glob("*.json"))
+    assert rows == ["aaa", "bbb"]
+
+
 @pytest.mark.parametrize(
     ("certificate", "message"),
     [
