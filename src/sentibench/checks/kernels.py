@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from sentibench.core.errors import run_cli
 from sentibench.core.params import ModelParams, RuntimeParams
 from sentibench.portable.runtime import apply_runtime
 
@@ -99,4 +100,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -5,8 +5,9 @@ that another real CPU gives the same bytes. The ledger keeps what did. Each entr
 --report` certificate cut down to what a reader needs (no paths): the machine (vendor, family/model, ISA,
 torch build, threads, kernels), the date, commit and profile, the verdict, and the machine it was held to
 (the recorder of the committed bytes), and the output hashes it reproduced: those committed at its commit
-(golden/PROFILE.json, or dvc.lock for the default). One file per machine and profile: a newer certificate
-of the same machine replaces the older one.
+(golden/PROFILE.json, or dvc.lock for the default). One file per machine, profile and bytes: a newer
+certificate of the same machine for the same bytes replaces the older one, and one for re-recorded bytes is
+a row of its own, so the ledger keeps which machines held the bytes before.
 
 Committed bytes change when they are re-recorded, so a row only speaks for today's bytes when its hashes
 are today's: the table says so for each row ("today's bytes"), and counts the real CPU models behind
@@ -21,6 +22,7 @@ is not in this repository's history says so.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import sys
@@ -112,8 +114,15 @@ def isa_level(isa: list[str]) -> str:
     return "avx512" if "avx512f" in isa else "avx2" if "avx2" in isa else "other"
 
 
+def bytes_id(hashes: dict[str, str]) -> str:
+    """Eight hex digits naming a set of output hashes ("none" when the commit's were not found)."""
+    if not hashes:
+        return "none"
+    return hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()[:8]
+
+
 def file_name(item: dict[str, Any]) -> str:
-    """vendor-family-model-isa-torchbuild-threads-profile.json: one file per machine and profile."""
+    """vendor-family-model-isa-torchbuild-threads-profile-bytes.json: one file per machine, profile and bytes."""
     found = item["machine"]
     parts = [
         found["vendor"],
@@ -122,6 +131,7 @@ def file_name(item: dict[str, Any]) -> str:
         str(found["torch"]).replace("+", "-"),
         f"{found['threads']}t",
         item["profile"] or "default",
+        bytes_id(item["hashes"]),
     ]
     return re.sub(r"[^A-Za-z0-9.-]+", "_", "-".join(str(p) for p in parts)) + ".json"
 

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sentibench.core.errors import UserError
+from sentibench.core.errors import UserError, run_cli
 
 LIBRARY = "libtorch_cpu.so"
 # Exported C functions of libtorch_cpu.so that are not MKL's: the other libraries torch links in.
@@ -212,19 +212,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.probe_child:
         _probe_child()
         return
-    try:
-        if args.probe:
-            result: Any = reaching_operators()
-        elif args.command:
-            calls, _ = count(args.command)
-            result = {"computing": computing(calls), "all": calls}
-        else:
-            parser.error("a command to count (after --), or --probe")
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    if args.probe:
+        result: Any = reaching_operators()
+    elif args.command:
+        calls, _ = count(args.command)
+        result = {"computing": computing(calls), "all": calls}
+    else:
+        parser.error("a command to count (after --), or --probe")
     print(json.dumps(result, indent=1, sort_keys=True))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))
