@@ -1,87 +1,79 @@
-"""Measure `sentibench predict` against `transformers.pipeline("text-classification")`, side by side.
+"""Measure `sentibench predict` against `transformers.pipeline("text-classification")`, paired.
 
 Usage (after `dvc repro`, from the repository root):
-    PYTHONPATH=src python benchmark/predict_vs_pipeline.py --texts 10000 --repeats 2
-Both classify the same texts (the prepared splits' texts, in their order) with the same model folder
-(models/final), in one process, with the same thread count (runtime.threads), alternating so that both
-see the machine in the same state. Startup (loading the model and tokenizer) is timed apart from
-classifying; the ratio of the steady-state medians is the number to read. Both run natively (no
-portable kernels): this is inference speed, not the training pipeline's bytes.
+    PYTHONPATH=src python benchmark/predict_vs_pipeline.py --texts 10000 --chunk 1000 --budget 120
+Both classify the same texts (the prepared splits' texts, in their order) with the same model (models/final,
+loaded once per side, before measuring) and the same thread count (runtime.threads), each in a worker process
+of its own (bench/worker.py --classify), stepped in lockstep by the engine of every speed comparison
+(bench/lockstep.py): pair i is the same chunk of texts on both sides, in alternating order, and the ratio comes
+with its 95% interval. Each side cuts, sorts and pads within its chunk (a call of `predict` on `--chunk` texts).
+Both run natively (no portable kernels): this is inference speed, not the training pipeline's bytes. Both must
+give the same labels (compared by digest at the end).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
+import sys
+import tempfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import torch
-from transformers import pipeline
 
-from sentibench.core.contract import MODEL_DIR, MODEL_INFO, PARAMS, PREPARED, SPLITS, load_saved
+from sentibench.bench.lockstep import Side, Worker, plan_arguments, plan_from, run_phase
+from sentibench.core.contract import MODEL_DIR, PARAMS, PREPARED, SPLITS
 from sentibench.core.params import load_params
 from sentibench.portable.environment import cpu_model
-from sentibench.use.predict import predict
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--texts", type=int, default=10_000)
-parser.add_argument("--repeats", type=int, default=2)
+parser.add_argument("--chunk", type=int, default=1000, help="texts per turn: one call of predict")
 parser.add_argument("--batch-size", type=int, default=64, help="for both")
 parser.add_argument("--model", type=Path, default=MODEL_DIR)
+plan_arguments(parser, budget=120)
 args = parser.parse_args()
 
-torch.set_num_threads(load_params(PARAMS).runtime.threads)
-max_tokens = json.loads((args.model / MODEL_INFO).read_text(encoding="utf-8"))["max_tokens"]  # as predict cuts
 texts = [t for split in SPLITS for t in pq.read_table(PREPARED / f"{split}.parquet")["text"].to_pylist()]
 texts = (texts * (args.texts // len(texts) + 1))[: args.texts]
-labels: dict[str, list[str]] = {}
-times: dict[str, dict[str, list[float]]] = {"predict": {"load": [], "run": []}, "pipeline": {"load": [], "run": []}}
-
-
-def run_predict() -> tuple[float, float, list[str]]:
-    """predict loads inside its call: its load is timed on its own first, then subtracted."""
-    started = time.perf_counter()
-    load_saved(args.model)
-    load = time.perf_counter() - started
-    started = time.perf_counter()
-    names, probabilities, _ = predict(args.model, texts, args.batch_size)
-    total = time.perf_counter() - started
-    return load, total - load, [names[i] for i in probabilities.argmax(axis=1)]
-
-
-def run_pipeline() -> tuple[float, float, list[str]]:
-    started = time.perf_counter()
-    classify = pipeline("text-classification", model=str(args.model), tokenizer=str(args.model), device="cpu")
-    load = time.perf_counter() - started
-    started = time.perf_counter()
-    out = classify(texts, batch_size=args.batch_size, truncation=True, max_length=max_tokens)
-    return load, time.perf_counter() - started, [row["label"] for row in out]
-
-
-for repeat in range(args.repeats):
-    for name, run in (("predict", run_predict), ("pipeline", run_pipeline)):
-        load, seconds, labels[name] = run()
-        times[name]["load"].append(load)
-        times[name]["run"].append(seconds)
-        print(f"run {repeat + 1} {name}: load {load:.2f} s, {len(texts)} texts in {seconds:.2f} s", flush=True)
-
-rates = {name: len(texts) / statistics.median(t["run"]) for name, t in times.items()}
-agree = sum(a == b for a, b in zip(labels["predict"], labels["pipeline"], strict=True)) / len(texts)
+with tempfile.TemporaryDirectory(prefix="predict-vs-pipeline-") as folder:
+    texts_file = Path(folder, "texts.json")
+    texts_file.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+    common = ["--params", str(PARAMS), "--model", str(args.model), "--texts", str(texts_file)]
+    common += ["--chunk", str(args.chunk), "--batch-size", str(args.batch_size)]
+    workers = (
+        Worker(Side("pipeline", ["--classify", "pipeline", *common])),
+        Worker(Side("predict", ["--classify", "predict", *common])),
+    )
+    try:
+        for worker in workers:
+            worker.expect()  # loaded, not measured
+        result = run_phase(
+            workers, "infer", "predict vs pipeline", plan_from(args), lambda line: print(line, flush=True)
+        )
+        digests = [worker.ask("end")["labels_sha256"] for worker in workers]
+    finally:
+        for worker in workers:
+            worker.close()
+comparison = result.comparison
 print(
     json.dumps(
         {
             "texts": len(texts),
+            "chunk": args.chunk,
             "batch_size": args.batch_size,
-            "threads": torch.get_num_threads(),
+            "threads": load_params(PARAMS).runtime.threads,
             "cpu": cpu_model(),
-            "rows_per_second": {name: round(rate, 1) for name, rate in rates.items()},
-            "load_seconds_median": {name: round(statistics.median(t["load"]), 2) for name, t in times.items()},
-            "ratio_predict_over_pipeline": round(rates["predict"] / rates["pipeline"], 3),
-            "same_labels": round(agree, 4),
+            "texts_per_second_median": {
+                "pipeline": round(comparison.a_median, 1),
+                "predict": round(comparison.b_median, 1),
+            },
+            "ratio_predict_over_pipeline": round(comparison.ratio, 3),
+            "interval_95": [round(comparison.low, 3), round(comparison.high, 3)],
+            "pairs": comparison.pairs,
+            "same_labels": digests[0] == digests[1],
         },
         indent=2,
     )
 )
+sys.exit(0 if digests[0] == digests[1] else 1)

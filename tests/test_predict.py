@@ -171,3 +171,25 @@ def test_a_model_folder_whose_weights_are_a_pickle_is_refused_and_runs_nothing(t
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(folder) in err
     assert not witness.exists()
+
+
+def test_predict_and_the_pipeline_are_paired_chunk_by_chunk_with_the_same_labels(tiny_run, tmp_path):
+    """benchmark/predict_vs_pipeline.py's workers: each side classifies the same chunk per turn (cycling), and at
+    the end both report the digest of the labels they gave, equal when they agreed on every text."""
+    from sentibench.bench.lockstep import Side, Worker
+
+    texts = [r["text"] for r in _predictions(tiny_run)[:20]]
+    (tmp_path / "texts.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+    common = ["--params", str(tiny_run / "params.yaml"), "--model", str(tiny_run / "final")]
+    common += ["--texts", str(tmp_path / "texts.json"), "--chunk", "8", "--batch-size", "4"]
+    digests, rows = [], []
+    for kind in ("predict", "pipeline"):
+        worker = Worker(Side(kind, ["--classify", kind, *common]))
+        try:
+            assert worker.expect() == {"ready": "classification"}
+            rows.append([worker.ask("infer")["rows"] for _ in range(4)])
+            digests.append(worker.ask("end")["labels_sha256"])
+        finally:
+            worker.close()
+    assert rows == [[8, 8, 4, 8], [8, 8, 4, 8]]  # 20 texts in chunks of 8, then round again
+    assert digests[0] == digests[1]

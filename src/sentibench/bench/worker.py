@@ -9,6 +9,9 @@ the benchmark's `measure_training(params, dataset, tokenizer, callbacks=...)` an
 runs that revision's benchmark steps; a callback of this file holds the Trainer at the end of each step until the
 next command.
 
+With `--classify predict|pipeline` it trains nothing: it classifies chunks of texts with `sentibench predict`'s
+code or with transformers' pipeline, one chunk a turn (benchmark/predict_vs_pipeline.py).
+
 Protocol: this file writes one JSON object per line after MARK on standard output (other output is ignored)
 and reads one command per line: `step` (training), `infer` (the next inference batch), `end` (leave this
 phase). A closed standard input means `end` too, so an orphaned worker finishes instead of hanging.
@@ -131,6 +134,48 @@ def serve_inference(model: Any, batches: list[dict[str, Any]]) -> None:
             send({"seconds": seconds, "tokens": int(mask.sum()), "rows": int(mask.shape[0])})
 
 
+def serve_classification(kind: str, model_dir: Path, texts: list[str], chunk: int, batch_size: int) -> None:
+    """Answer `infer` with the next `chunk` texts (cycling) classified by `sentibench predict`'s code (`predict`) or
+    by transformers' `pipeline("text-classification")` (`pipeline`), both loaded once, before `ready`; at `end`,
+    the SHA-256 of every label given in order, so the parent can see that both sides agreed."""
+    import hashlib
+    import json as json_module
+
+    import torch
+
+    from sentibench.use.predict import classify, load_classifier
+
+    classifier = load_classifier(model_dir)
+    if kind == "pipeline":
+        from transformers import pipeline
+
+        run = pipeline("text-classification", model=classifier.model, tokenizer=classifier.tokenizer, device="cpu")
+
+        def labels_of(part: list[str]) -> list[str]:
+            found = run(part, batch_size=batch_size, truncation=True, max_length=classifier.max_tokens)
+            return [row["label"] for row in found]
+    else:
+
+        def labels_of(part: list[str]) -> list[str]:
+            names, probabilities, _ = classify(classifier, part, batch_size)
+            return [names[i] for i in probabilities.argmax(axis=1)]
+
+    chunks = [texts[start : start + chunk] for start in range(0, len(texts), chunk)]
+    digest = hashlib.sha256()
+    send({"ready": "classification"})
+    with torch.inference_mode():
+        index = 0
+        while receive() == "infer":
+            part = chunks[index % len(chunks)]
+            index += 1
+            started = time.perf_counter()
+            labels = labels_of(part)
+            seconds = time.perf_counter() - started
+            digest.update(json_module.dumps(labels).encode())
+            send({"seconds": seconds, "tokens": len(part), "rows": len(part)})
+    send({"labels_sha256": digest.hexdigest()})
+
+
 def configured(args: argparse.Namespace) -> tuple[Any, dict[str, str] | None]:
     """The params this worker trains with, and the kernel pins of a candidate pinning (None: its params')."""
     from sentibench.core.params import load_params
@@ -162,7 +207,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, help="a revision's src/ folder, imported instead of this checkout's")
     parser.add_argument("--params", type=Path, required=True)
-    parser.add_argument("--tokenized", type=Path, required=True)
+    parser.add_argument("--tokenized", type=Path, help="the tokenized data a training side trains on")
+    parser.add_argument("--classify", choices=("predict", "pipeline"), help="classify texts instead of training")
+    parser.add_argument("--model", type=Path, help="with --classify: the model folder")
+    parser.add_argument("--texts", type=Path, help="with --classify: a JSON list of texts")
+    parser.add_argument("--chunk", type=int, default=1000, help="with --classify: texts per turn")
+    parser.add_argument("--batch-size", type=int, default=64, help="with --classify: rows per forward pass")
     parser.add_argument("--variant", help="a lever's variant name, as `sentibench levers` lists them")
     parser.add_argument("--native", action="store_true", help="this CPU's fastest kernels (runtime.portable: false)")
     parser.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True)
@@ -174,6 +224,15 @@ def main() -> None:
     else:
         del sys.path[0]
 
+    if args.classify:  # this checkout's code, its CPU's own kernels, the params' thread count
+        import torch
+
+        from sentibench.core.params import load_params
+
+        torch.set_num_threads(load_params(args.params).runtime.threads)
+        texts = json.loads(args.texts.read_text(encoding="utf-8"))
+        serve_classification(args.classify, args.model, texts, args.chunk, args.batch_size)
+        return
     runtime = runtime_module()
     params, pins = configured(args)
     runtime.apply_runtime(params.runtime, **({"native_pins": pins} if pins else {}))

@@ -17,6 +17,7 @@ import io
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
@@ -110,19 +111,36 @@ def length_sorted(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
-def predict(model_dir: Path, texts: list[str], batch_size: int = 64) -> tuple[list[str], np.ndarray, int]:
-    """(label names, probabilities per text and class in input order, how many texts were cut to length)."""
-    import torch
+@dataclass(frozen=True)
+class Classifier:
+    """A loaded model with what classifying needs of it: its tokenizer and how its texts were cut to length."""
 
+    model: Any
+    tokenizer: Any
+    max_tokens: int
+    policy: str
+
+
+def load_classifier(model_dir: Path) -> Classifier:
+    """The model of `model_dir`, its tokenizer and its length policy (checked before the model loads)."""
     if not (model_dir / "config.json").is_file():
         raise UserError(f"{model_dir}: not a model folder (no config.json); give --model a trained model's folder")
     recorded = recorded_length_policy(model_dir)
     model, tokenizer = load_saved(model_dir)
     # Without a record: the model's position limit, keeping the start of long texts.
     max_tokens, policy = recorded or (int(getattr(model.config, "max_position_embeddings", 512)), "truncate_tail")
+    return Classifier(model, tokenizer, max_tokens, policy)
+
+
+def classify(classifier: Classifier, texts: list[str], batch_size: int = 64) -> tuple[list[str], np.ndarray, int]:
+    """(label names, probabilities per text and class in input order, how many texts were cut to length)."""
+    import torch
+
+    model, tokenizer = classifier.model, classifier.tokenizer
     encoded = {k: v for k, v in dict(tokenizer(texts)).items() if k in ENCODED_FIELDS}
     # The pipeline drops texts that are too long from its data; a text given to predict is cut instead.
-    encoded, _, cut = apply_length_policy(encoded, max_tokens, "truncate_tail" if policy == "drop" else policy)
+    policy = "truncate_tail" if classifier.policy == "drop" else classifier.policy
+    encoded, _, cut = apply_length_policy(encoded, classifier.max_tokens, policy)
     device = next(model.parameters()).device
     logits = np.empty((len(texts), model.config.num_labels), dtype=np.float64)
     with torch.inference_mode():
@@ -133,6 +151,11 @@ def predict(model_dir: Path, texts: list[str], batch_size: int = 64) -> tuple[li
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     return names, probabilities, cut
+
+
+def predict(model_dir: Path, texts: list[str], batch_size: int = 64) -> tuple[list[str], np.ndarray, int]:
+    """Load `model_dir` and classify `texts` (as `classify`)."""
+    return classify(load_classifier(model_dir), texts, batch_size)
 
 
 def records(names: list[str], probabilities: np.ndarray, texts: list[str]) -> list[dict[str, Any]]:
