@@ -24,6 +24,7 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,25 +114,33 @@ def inference_batches(model: Any, tokenizer: Any, test: Any, batch_size: int) ->
     return [{name: value.to(device) for name, value in batch.items()} for batch in padded]
 
 
-def serve_inference(model: Any, batches: list[dict[str, Any]]) -> None:
-    """Answer `infer` with the next batch's forward pass (cycling), until `end`."""
+def serve_turns(ready: str, items: list[Any], turn: Callable[[Any], dict[str, int]]) -> None:
+    """Say `ready`, then answer each `infer` with `turn` of the next item (cycling), timed, until `end`."""
     import torch
 
-    from sentibench.bench.flops import synchronize
-
-    model.eval()
-    send({"ready": "inference"})
+    send({"ready": ready})
     with torch.inference_mode():
         index = 0
         while receive() == "infer":
-            batch = batches[index % len(batches)]
+            item = items[index % len(items)]
             index += 1
             started = time.perf_counter()
-            model(**batch)
-            synchronize()
-            seconds = time.perf_counter() - started
-            mask = batch["attention_mask"]
-            send({"seconds": seconds, "tokens": int(mask.sum()), "rows": int(mask.shape[0])})
+            counted = turn(item)
+            send({"seconds": time.perf_counter() - started, **counted})
+
+
+def serve_inference(model: Any, batches: list[dict[str, Any]]) -> None:
+    """Answer `infer` with the next batch's forward pass (cycling), until `end`."""
+    from sentibench.bench.flops import synchronize
+
+    def forward(batch: dict[str, Any]) -> dict[str, int]:
+        model(**batch)
+        synchronize()
+        mask = batch["attention_mask"]
+        return {"tokens": int(mask.sum()), "rows": int(mask.shape[0])}
+
+    model.eval()
+    serve_turns("inference", batches, forward)
 
 
 def serve_classification(kind: str, model_dir: Path, texts: list[str], chunk: int, batch_size: int) -> None:
@@ -140,8 +149,6 @@ def serve_classification(kind: str, model_dir: Path, texts: list[str], chunk: in
     the SHA-256 of every label given in order, so the parent can see that both sides agreed."""
     import hashlib
     import json as json_module
-
-    import torch
 
     from sentibench.use.predict import classify, load_classifier
 
@@ -160,19 +167,13 @@ def serve_classification(kind: str, model_dir: Path, texts: list[str], chunk: in
             names, probabilities, _ = classify(classifier, part, batch_size)
             return [names[i] for i in probabilities.argmax(axis=1)]
 
-    chunks = [texts[start : start + chunk] for start in range(0, len(texts), chunk)]
     digest = hashlib.sha256()
-    send({"ready": "classification"})
-    with torch.inference_mode():
-        index = 0
-        while receive() == "infer":
-            part = chunks[index % len(chunks)]
-            index += 1
-            started = time.perf_counter()
-            labels = labels_of(part)
-            seconds = time.perf_counter() - started
-            digest.update(json_module.dumps(labels).encode())
-            send({"seconds": seconds, "tokens": len(part), "rows": len(part)})
+
+    def labelled(part: list[str]) -> dict[str, int]:
+        digest.update(json_module.dumps(labels_of(part)).encode())
+        return {"tokens": len(part), "rows": len(part)}
+
+    serve_turns("classification", [texts[start : start + chunk] for start in range(0, len(texts), chunk)], labelled)
     send({"labels_sha256": digest.hexdigest()})
 
 
