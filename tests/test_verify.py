@@ -213,3 +213,20 @@ def test_the_committed_golden_file_matches_the_ci_profile():
     assert recorded["why"] and recorded["commit"]
     assert golden.env["cpu"]["model"] and golden.env["torch_build"]["mkl"]
     assert golden.env["runtime"]["portable"] is True
+
+
+def test_docker_runs_the_copy_in_the_image_and_excludes_emulation(checkout, monkeypatch, tmp_path):
+    """`--docker IMAGE` (the CUDA image's ledger row) hands the image to the pipeline run; with --emulate-cpu it
+    is one line, since both choose where the run happens."""
+    with pytest.raises(UserError, match="--docker and --emulate-cpu both choose where the run happens"):
+        verify.main(["--repo", str(checkout), "--profile", "ci", "--docker", "x", "--emulate-cpu", "EPYC"])
+    seen = {}
+
+    def stop_here(copy, log, image=None, emulator=None):
+        seen.update(image=image, emulator=emulator)
+        raise UserError("stopped where the pipeline would run")
+
+    monkeypatch.setattr(verify, "run_pipeline", stop_here)
+    with pytest.raises(UserError, match="stopped where the pipeline would run"):
+        verify.main(["--repo", str(checkout), "--profile", "ci", "--allow-dirty", "--docker", "sentibench:cuda"])
+    assert seen == {"image": "sentibench:cuda", "emulator": None}
