@@ -33,6 +33,11 @@ parser.add_argument("--batch-size", type=int, default=64, help="for both")
 parser.add_argument("--model", type=Path, default=MODEL_DIR)
 plan_arguments(parser, budget=120)
 args = parser.parse_args()
+for option in ("texts", "chunk", "batch_size"):
+    if getattr(args, option) < 1:
+        parser.error(f"--{option.replace('_', '-')} must be at least 1")
+if not (args.model / "config.json").is_file():
+    parser.error(f"--model {args.model}: not a model folder (no config.json); run dvc repro first")
 
 texts = [t for split in SPLITS for t in pq.read_table(PREPARED / f"{split}.parquet")["text"].to_pylist()]
 texts = (texts * (args.texts // len(texts) + 1))[: args.texts]
