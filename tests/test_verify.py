@@ -13,6 +13,7 @@ from conftest import REPO
 from sentibench.checks import verify
 from sentibench.checks.verify import EXIT_DIFFERS, EXIT_NOT_COMPARABLE, EXIT_NOT_COMPARABLE_BEYOND, Results
 from sentibench.core.errors import UserError
+from sentibench.core.git import git_output
 
 PRODUCTS = "OpenBLAS 0.3.31.188.0 Haswell GEMMs (1 thread per 256-block)"
 
@@ -230,3 +231,21 @@ def test_docker_runs_the_copy_in_the_image_and_excludes_emulation(checkout, monk
     with pytest.raises(UserError, match="stopped where the pipeline would run"):
         verify.main(["--repo", str(checkout), "--profile", "ci", "--allow-dirty", "--docker", "sentibench:cuda"])
     assert seen == {"image": "sentibench:cuda", "emulator": None}
+
+
+def test_the_certificate_names_the_commit_the_run_copied(checkout, monkeypatch, tmp_path):
+    """A commit that lands while the pipeline runs (minutes; an emulated run, a quarter of an hour) is not the
+    one verified: the certificate names HEAD as it was when the copy was made."""
+    copied = git_output(checkout, "rev-parse", "HEAD").strip()
+    golden, _ = verify.golden_results(checkout, "ci")
+
+    def run_while_a_commit_lands(repo, workdir, profile, emulate, image=None):
+        (checkout / "LATER.md").write_text("later\n")
+        git_output(checkout, "add", "LATER.md")
+        git_output(checkout, "-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-qm", "later")
+        return golden
+
+    monkeypatch.setattr(verify, "verify", run_while_a_commit_lands)
+    verify.main(["--repo", str(checkout), "--profile", "ci", "--report", str(tmp_path / "out")])
+    certificate = json.loads((tmp_path / "out" / "certificate.json").read_text())
+    assert certificate["commit"] == copied != git_output(checkout, "rev-parse", "HEAD").strip()

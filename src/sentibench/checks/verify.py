@@ -214,7 +214,9 @@ def unusual_recorder(env: dict[str, Any] | None) -> str | None:
     return None
 
 
-def record_golden(repo: Path, profile: str, results: Results, why: str, unusual: str | None = None) -> Path:
+def record_golden(
+    repo: Path, profile: str, results: Results, why: str, commit: str, unusual: str | None = None
+) -> Path:
     path = golden_path(repo, profile)
     golden = {
         "version": GOLDEN_VERSION,
@@ -222,7 +224,7 @@ def record_golden(repo: Path, profile: str, results: Results, why: str, unusual:
         "recorded": {
             "why": why,
             **({"unusual": unusual} if unusual else {}),
-            "commit": git_output(repo, "rev-parse", "HEAD").strip(),
+            "commit": commit,
             "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
             "command": f"sentibench verify --profile {profile} --record --why ...",
         },
@@ -290,6 +292,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if dirty and not args.allow_dirty:
         shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
         raise UserError(f"the working tree differs from HEAD ({shown}); commit it, or pass --allow-dirty")
+    head = git_output(repo, "rev-parse", "HEAD").strip()  # the commit the run copies (a later one may land meanwhile)
     expected, recorded = (
         (None, None)
         if args.record
@@ -319,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"--record: this run is {unusual}, no reference for other machines; nothing was recorded "
                 "(record on a real CPU with the portable kernels, or say why with --unusual 'reason')"
             )
-        path = record_golden(repo, args.profile, actual, args.why.strip(), args.unusual)
+        path = record_golden(repo, args.profile, actual, args.why.strip(), head, args.unusual)
         print(f"verify: recorded {path.relative_to(repo)} on {machine_line(actual.env)}")
         return
     assert expected is not None
@@ -335,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.report:
         certificate = {
             **result,
-            "commit": git_output(repo, "rev-parse", "HEAD").strip(),
+            "commit": head,
             "dirty": dirty,  # the files of the tree that differ from that commit (--allow-dirty)
             "profile": args.profile,
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
