@@ -148,7 +148,6 @@ def serve_classification(kind: str, model_dir: Path, texts: list[str], chunk: in
     by transformers' `pipeline("text-classification")` (`pipeline`), both loaded once, before `ready`; at `end`,
     the SHA-256 of every label given in order, so the parent can see that both sides agreed."""
     import hashlib
-    import json as json_module
 
     from sentibench.use.predict import classify, load_classifier
 
@@ -170,7 +169,7 @@ def serve_classification(kind: str, model_dir: Path, texts: list[str], chunk: in
     digest = hashlib.sha256()
 
     def labelled(part: list[str]) -> dict[str, int]:
-        digest.update(json_module.dumps(labels_of(part)).encode())
+        digest.update(json.dumps(labels_of(part)).encode())
         return {"tokens": len(part), "rows": len(part)}
 
     serve_turns("classification", [texts[start : start + chunk] for start in range(0, len(texts), chunk)], labelled)
