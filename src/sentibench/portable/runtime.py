@@ -162,8 +162,9 @@ def slow_lever_notes(portable: bool, bf16: bool) -> list[str]:
     notes = []
     if portable:
         notes.append(
-            "runtime.portable: true (the default) trains at about 0.8x native speed on an AVX2-only CPU and "
-            "0.53x-0.55x on an AVX-512 one, for the same bytes on every x86-64 CPU with AVX2 "
+            "runtime.portable: true (the default) trains at about 0.8x native speed on an AVX2-only CPU (unpaired, "
+            "2026-12-03) and 0.53x-0.55x on an AVX-512 one (paired, 2026-12-06), for the same bytes on every x86-64 "
+            "CPU with AVX2 "
             "(docs/results.md#portable-speed, #speed-verdicts); runtime.portable: false is faster, bytes on this "
             "CPU only"
         )
