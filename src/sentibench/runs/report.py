@@ -82,7 +82,9 @@ def plot_curves(sides: dict[str, Callable[[str], str | None]], target: Path) -> 
         axis.set_title(title)
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    labelled = [axis for axis in axes if axis.lines]  # no side may have the first curve: the legend goes where one is
+    if labelled:
+        labelled[0].legend(fontsize=8)
     return _save(fig, target, drawn)
 
 
@@ -127,7 +129,8 @@ def plot_throughput(sides: dict[str, Callable[[str], str | None]], target: Path)
     axis.set_ylabel("rows/s")
     axis.set_title("inference throughput")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
+    if drawn:
+        axis.legend(fontsize=8)
     return _save(fig, target, drawn)
 
 
