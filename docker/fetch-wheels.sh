@@ -17,7 +17,7 @@ started=$(date +%s)
 quiet() { "$@" 2> >(grep -v "^WARNING: Location .* is ignored" >&2); }
 quiet "${isolate[@]}" python3 -m pip download --quiet --require-hashes --no-deps "${locks[@]}" --dest "$dest"
 if [[ $1 == cpu ]]; then  # PyTorch's CPU index is asked for torch alone: it holds nothing else
-  quiet python3 -m pip download --quiet --require-hashes --no-deps --dest "$dest" \
+  quiet python3 -m pip download --quiet --require-hashes --no-deps --dest "$dest" --retries 0 \
     --extra-index-url https://download.pytorch.org/whl/cpu --requirement requirements/torch-cpu.txt
 fi
 echo "fetch-wheels: $dest: $(find "$dest" -maxdepth 1 -type f | wc -l) files, $(du -sh "$dest" | cut -f1), $(( $(date +%s) - started )) s"
