@@ -55,9 +55,10 @@ def test_every_push_runs_the_tests_and_both_reproducibility_checks():
     checks = [r for r in runs if r.startswith(("make test", ".venv/bin/sentibench", "docker/"))]
     assert checks == [
         "make test",
-        ".venv/bin/sentibench verify --profile ci --report /tmp/sentibench-verify",
+        ".venv/bin/sentibench verify --profile ci --report /tmp/sentibench-verify --keep /tmp/sentibench-ci-run",
         "docker/build-image.sh cpu",
-        ".venv/bin/sentibench repro-check --profile ci --resume --kill-anywhere --docker sentibench:cpu",
+        ".venv/bin/sentibench repro-check --profile ci --resume --kill-anywhere --first-run /tmp/sentibench-ci-run/run"
+        " --docker sentibench:cpu",
     ]
     ci_run = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert all(check.removeprefix(".venv/bin/") in ci_run for check in checks)

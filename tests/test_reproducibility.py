@@ -15,7 +15,7 @@ import yaml
 from safetensors.numpy import save_file
 
 from conftest import REPO, run_stages, write_params
-from sentibench.checks import reprocheck, workspace
+from sentibench.checks import reprocheck, verify, workspace
 from sentibench.core.contract import COMPLETE_MARKER
 from sentibench.core.errors import UserError
 from sentibench.core.params import RuntimeParams, load_params
@@ -286,9 +286,23 @@ def test_repro_check_names_the_file_of_an_unseeded_shuffle(tmp_path):
     profile = yaml.safe_load((source / "profiles" / "ci.yaml").read_text())
     profile["data"]["train_rows"], profile["pretrain"]["enabled"] = 200, False  # the check, not the learning
     (source / "profiles" / "ci.yaml").write_text(yaml.safe_dump(profile))
-    differences = reprocheck.repro_check(source, tmp_path / "work", profile="ci", resume=False)
+    kept = tmp_path / "verify"  # as .ci/run: verify --keep, then repro-check --first-run takes its run as run 1
+    verify.verify(source, kept, "ci", None)
+    differences = reprocheck.repro_check(source, tmp_path / "work", "ci", resume=False, first_run=kept / "run")
+    assert not (tmp_path / "work" / "run1").exists()  # run 1 is verify's, not run again
     assert any(line.startswith("run1 vs run2: metrics/data.json: sha256.train:") for line in differences)
     assert any("results/predictions.csv" in line for line in differences)
+
+
+def test_a_first_run_that_is_unfinished_or_of_other_params_is_refused(tmp_path):
+    source, other = tmp_path / "source", tmp_path / "other"
+    workspace.copy_repo(REPO, source, profile=None)
+    workspace.copy_repo(REPO, other, profile="ci")  # the ci profile's params, where the check runs the default's
+    with pytest.raises(UserError, match="not a finished run"):
+        reprocheck.repro_check(source, tmp_path / "w1", None, resume=False, first_run=other)
+    (other / "dvc.lock").write_text("stages: {}\n")
+    with pytest.raises(UserError, match="copied from other code, params or data"):
+        reprocheck.repro_check(source, tmp_path / "w2", None, resume=False, first_run=other)
 
 
 def test_keep_refuses_a_folder_that_holds_an_earlier_check(tmp_path):

@@ -42,6 +42,7 @@ from sentibench.core.contract import (
 )
 from sentibench.core.errors import UserError, run_cli
 from sentibench.core.faults import RECORD, VARIABLE
+from sentibench.core.git import git_output
 
 
 def kill_after_first_checkpoint(repo: Path, log: Path, timeout: float = 1800) -> int:
@@ -191,11 +192,11 @@ def run_kill_chain(copy: Path, log: Path, chain: Sequence[str]) -> list[str]:
     return problems
 
 
-def instruction_sets(workdir: Path, emulated: str) -> list[str]:
+def instruction_sets(copies: dict[str, Path], emulated: str) -> list[str]:
     """Print the kernels each run used (from its env.json); a difference when emulation changed nothing."""
     seen, emulators, features = {}, {}, {}
     for name in ("run1", "run2"):
-        cpu = json.loads((workdir / name / ENV).read_text(encoding="utf-8"))["cpu"]
+        cpu = json.loads((copies[name] / ENV).read_text(encoding="utf-8"))["cpu"]
         seen[name], emulators[name] = (cpu["aten_capability"], cpu["onednn_isa"]), cpu.get("emulator")
         # numpy's own dispatch is turned down under emulation (workspace.NUMPY_DISPATCH): not a CPU difference
         features[name] = set(cpu.get("cpuid_features") or ()) - set(NUMPY_DISPATCH.split(","))
@@ -215,6 +216,19 @@ def instruction_sets(workdir: Path, emulated: str) -> list[str]:
     return []
 
 
+def same_copy(first_run: Path, copy: Path) -> None:
+    """Stop unless `first_run` was copied from the same code, params and data as `copy` (the same git tree) and
+    finished (a dvc.lock)."""
+    if not (first_run / "dvc.lock").is_file():
+        raise UserError(f"--first-run {first_run}: not a finished run (no dvc.lock); give verify --keep's run folder")
+    trees = [git_output(folder, "rev-parse", "HEAD^{tree}").strip() for folder in (first_run, copy)]
+    if trees[0] != trees[1]:
+        raise UserError(
+            f"--first-run {first_run}: copied from other code, params or data than this check's runs; run verify "
+            "--keep again on this checkout and profile"
+        )
+
+
 def repro_check(
     repo: Path,
     workdir: Path,
@@ -224,15 +238,23 @@ def repro_check(
     kill_chain: Sequence[str] = (),
     emulate: str | None = None,
     portable: bool = False,
+    first_run: Path | None = None,
 ) -> list[str]:
     """Run the scenario and return the differences ([] means reproducible); with `image` run 2 is in that
-    container, with `emulate` it runs under that emulated CPU."""
+    container, with `emulate` it runs under that emulated CPU. `first_run`, a finished run from scratch of the
+    same copy (`verify --keep`), is run 1 instead of running it again."""
     runs = ["run1", "run2", *(["resumed"] if resume else []), *(["killed"] if kill_chain else [])]
+    copies = {name: workdir / name for name in runs} | ({"run1": first_run} if first_run else {})
     emulator = emulator_bin(workdir / f"emulate-{emulate}", emulate) if emulate else None
     differences: list[str] = []
     for name in runs:
-        copy = workdir / name
+        copy = copies[name]
+        if name == "run1" and first_run:
+            print(f"repro-check: run1: the finished run in {first_run}, not run again", flush=True)
+            continue
         copy_repo(repo, copy, profile, portable=portable)
+        if first_run and name == "run2":
+            same_copy(first_run, copy)
         log = workdir / f"{name}.log"
         if name == "killed":
             started = time.perf_counter()
@@ -256,13 +278,13 @@ def repro_check(
         run_pipeline(copy, log, image if second else None, emulator=emulator if second else None)
         print(f"repro-check: {name}: done in {time.perf_counter() - started:.0f} s", flush=True)
     if emulate:
-        differences += instruction_sets(workdir, emulate)
+        differences += instruction_sets(copies, emulate)
     for other in runs[1:]:
-        compared, found = compare_runs(workdir / "run1", workdir / other)
+        compared, found = compare_runs(copies["run1"], copies[other])
         differences += [f"run1 vs {other}: {line}" for line in found]
         print(f"repro-check: run1 vs {other}: {compared} files compared, {len(found)} differences", flush=True)
     if resume:
-        timing = json.loads((workdir / "resumed" / TRAIN_TIMING).read_text())
+        timing = json.loads((copies["resumed"] / TRAIN_TIMING).read_text())
         if not timing.get("resumed_from_step"):
             differences.append("resumed: the rerun did not resume from a checkpoint")
     return differences
@@ -290,6 +312,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--portable", action="store_true", help="set runtime.portable: true in every copy (after the profile)"
     )
+    parser.add_argument(
+        "--first-run",
+        type=Path,
+        metavar="DIR",
+        help="a finished run from scratch of the same checkout and profile to use as run 1 (verify --keep K: K/run)",
+    )
     args = parser.parse_args(argv)
     if args.docker and args.emulate_cpu:
         raise UserError("--docker and --emulate-cpu both choose where the second run happens: give one")
@@ -304,6 +332,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             chain,
             emulate=args.emulate_cpu,
             portable=args.portable,
+            first_run=args.first_run.resolve() if args.first_run else None,
         )
     if differences:
         for line in differences:
