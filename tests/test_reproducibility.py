@@ -225,6 +225,8 @@ def test_emulated_runs_put_every_stage_under_the_emulator(fake_qemu, tmp_path):
 
 
 def test_an_emulation_that_changed_no_kernels_is_a_difference(tmp_path):
+    copies = {run: tmp_path / run for run in ("run1", "run2")}
+
     def env_json(run, aten, onednn, emulator="qemu-x86_64 -cpu Haswell", features=("AVX2", "FMA3")):
         (tmp_path / run / "metrics").mkdir(parents=True)
         emulator = emulator if run == "run2" else None
@@ -234,23 +236,23 @@ def test_an_emulation_that_changed_no_kernels_is_a_difference(tmp_path):
 
     env_json("run1", "AVX512", "Intel AVX-512 with AVX512BW, AVX512VL, and AVX512DQ extensions")
     env_json("run2", "AVX2", "Intel AVX2")
-    assert reprocheck.instruction_sets(tmp_path, "Haswell") == []
+    assert reprocheck.instruction_sets(copies, "Haswell") == []
     shutil.rmtree(tmp_path / "run2")
     env_json("run2", "AVX512", "Intel AVX-512 with AVX512BW, AVX512VL, and AVX512DQ extensions")
-    [line] = reprocheck.instruction_sets(tmp_path, "Haswell")
+    [line] = reprocheck.instruction_sets(copies, "Haswell")
     assert "the emulation did not take effect" in line
     shutil.rmtree(tmp_path / "run2")
     env_json("run2", "AVX2", "Intel AVX2", emulator=None)
-    [line] = reprocheck.instruction_sets(tmp_path, "Haswell")
+    [line] = reprocheck.instruction_sets(copies, "Haswell")
     assert "did not run under the emulator" in line
     for run in ("run1", "run2"):  # an AVX2-only host: the same kernels, and the emulated CPU shows no other feature
         shutil.rmtree(tmp_path / run)
         env_json(run, "AVX2", "Intel AVX2")
-    [line] = reprocheck.instruction_sets(tmp_path, "Haswell")
+    [line] = reprocheck.instruction_sets(copies, "Haswell")
     assert "cannot tell whether emulating Haswell changed anything" in line
     shutil.rmtree(tmp_path / "run2")
     env_json("run2", "AVX2", "Intel AVX2", features=("AVX2",))  # EPYC's emulated CPUID: no FMA3 in this example
-    assert reprocheck.instruction_sets(tmp_path, "Haswell") == []
+    assert reprocheck.instruction_sets(copies, "Haswell") == []
 
 
 def test_portable_mode_refuses_when_torch_is_already_loaded(monkeypatch):
