@@ -23,7 +23,7 @@ def with_metrics(repo):
         subprocess.run(["git", *command], cwd=repo, check=True, capture_output=True)
 
 
-def test_each_revision_runs_its_own_code_side_by_side(tiny_run, tmp_path, capsys):
+def test_each_revision_runs_its_own_code_side_by_side(tiny_run, tmp_path, capsys, monkeypatch):
     repo = copy_repository(tmp_path / "repo")
     tokenized = tiny_run / "tokenized"
     phases, trained = measure_revisions(repo, "HEAD", "workspace", Plan(budget=0.1, warmup=1), tokenized)
@@ -34,7 +34,14 @@ def test_each_revision_runs_its_own_code_side_by_side(tiny_run, tmp_path, capsys
     assert [r["phase"] for r in rows] == ["training", "inference"] and all(r["pairs"] >= 12 for r in rows)
 
     with_metrics(repo)
+    asked = []  # compare and report hand their options to the same measurement, shown above: not run twice more
 
+    def measured(*args):
+        asked.append(args)
+        return phases, trained
+
+    monkeypatch.setattr(compare, "measure_revisions", measured)
+    monkeypatch.setattr(report, "measure_revisions", measured)
     compare.main(["HEAD", "workspace", "--repo", str(repo), "--measure", "--tokenized", str(tokenized), *QUICK])
     out = capsys.readouterr().out
     assert "speed, paired" in out and "B/A [95% CI]" in out
@@ -55,6 +62,9 @@ def test_each_revision_runs_its_own_code_side_by_side(tiny_run, tmp_path, capsys
     )
     text = (out_dir / "report.md").read_text(encoding="utf-8")
     assert "**Speed, measured side by side on this machine now**" in text and "| inference |" in text
+    for where, a, b, plan, data in asked:
+        assert (where, a, b, data) == (repo, "HEAD", "workspace", tokenized) and (plan.budget, plan.pairs) == (0.1, 12)
+    assert len(asked) == 2
 
 
 def test_revisions_with_other_locks_are_refused_and_bad_options_named(tmp_path):
