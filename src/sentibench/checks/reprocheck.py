@@ -218,7 +218,7 @@ def instruction_sets(copies: dict[str, Path], emulated: str) -> list[str]:
 
 def same_copy(first_run: Path, copy: Path) -> None:
     """Stop unless `first_run` was copied from the same code, params and data as `copy` (the same git tree) and
-    finished (a dvc.lock)."""
+    ran (a dvc.lock; outputs a run that stopped early lacks show up as differences in the comparison)."""
     if not (first_run / "dvc.lock").is_file():
         raise UserError(f"--first-run {first_run}: not a finished run (no dvc.lock); give verify --keep's run folder")
     trees = [git_output(folder, "rev-parse", "HEAD^{tree}").strip() for folder in (first_run, copy)]

@@ -71,21 +71,19 @@ def plot_curves(sides: dict[str, Callable[[str], str | None]], target: Path) -> 
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(CURVES), figsize=(4.2 * len(CURVES), 3.2))
-    drawn = False
     for axis, (title, metric) in zip(axes, CURVES.items(), strict=True):
         for label, read in sides.items():
             rows = rows_of(read(f"{DVCLIVE.as_posix()}/plots/metrics/{metric}.tsv"), "\t")
             value = metric.rsplit("/", 1)[-1]
             if rows:
                 axis.plot([int(r["step"]) for r in rows], [float(r[value]) for r in rows], label=label)
-                drawn = True
         axis.set_title(title)
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)
     labelled = [axis for axis in axes if axis.lines]  # no side may have the first curve: the legend goes where one is
     if labelled:
         labelled[0].legend(fontsize=8)
-    return _save(fig, target, drawn)
+    return _save(fig, target, bool(labelled))
 
 
 def plot_confusion(sides: dict[str, Callable[[str], str | None]], target: Path) -> bool:
